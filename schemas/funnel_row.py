@@ -1,0 +1,52 @@
+"""The join's output: one versioned row per message (a Kafka record keyed by message id).
+
+`version` counts the distinct events folded into the row. The set of events of a message only
+grows, so a higher version is always a more complete row, and the row with every event in it
+is the same whatever order the events came in; the sink keeps the highest version per message
+(ReplacingMergeTree(version)).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+import orjson
+from pydantic import BaseModel, ConfigDict
+
+from schemas.delivery_status import DeliveryStatus
+
+
+class FunnelRow(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    account: str
+    message_id: str
+    version: int
+    has_send: bool
+    campaign: str = ""
+    variant: str = ""
+    segment: str = ""
+    sender: str = ""
+    country: str = ""
+    carrier: str = ""
+    sent_at: datetime | None = None
+    parts: int = 0
+    cost: Decimal = Decimal(0)
+    cost_currency: str = ""
+    delivery_status: DeliveryStatus | None = None
+    delivery_status_at: datetime | None = None
+    receipts: int = 0
+    clicks: int = 0
+    first_click_at: datetime | None = None
+    conversions: int = 0
+    revenue: dict[str, Decimal] = {}
+    first_event_at: datetime
+    last_event_at: datetime
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(self.model_dump(mode="json"))
+
+    @classmethod
+    def from_json(cls, payload: bytes) -> FunnelRow:
+        return cls.model_validate_json(payload)

@@ -1,0 +1,44 @@
+"""Keyed hashing of phone numbers. Raw numbers never leave the edge process."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+
+import phonenumbers
+
+RECIPIENT_HASH_PATTERN = re.compile(r"^[0-9a-f]{64}$")
+# Anything that still looks like a dialable number: 7+ digits with optional +, spaces, dashes.
+_PHONE_LIKE = re.compile(r"^\+?[\d\s().-]{7,}$")
+
+
+class InvalidPhoneNumber(ValueError):
+    pass
+
+
+def normalise_e164(raw: str, default_region: str | None = None) -> tuple[str, str]:
+    """Parse a phone number; return (E.164, ISO country). Raises InvalidPhoneNumber."""
+    try:
+        parsed = phonenumbers.parse(raw, default_region)
+    except phonenumbers.NumberParseException as exc:
+        raise InvalidPhoneNumber(f"not a phone number: {exc}") from None
+    if not phonenumbers.is_possible_number(parsed):
+        raise InvalidPhoneNumber("not a possible phone number")
+    e164 = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    region = phonenumbers.region_code_for_number(parsed) or "ZZ"
+    return e164, region
+
+
+def hash_phone(raw: str, key: bytes, default_region: str | None = None) -> tuple[str, str]:
+    """HMAC-SHA256 of the E.164 form, keyed with the deployment secret; returns (hash, country).
+
+    Normalising first makes "+1 (415) 555-0100" and "+14155550100" the same subscriber.
+    """
+    e164, region = normalise_e164(raw, default_region)
+    digest = hmac.new(key, e164.encode(), hashlib.sha256).hexdigest()
+    return digest, region
+
+
+def looks_like_phone_number(value: str) -> bool:
+    return bool(_PHONE_LIKE.match(value.strip()))

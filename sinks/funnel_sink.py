@@ -1,0 +1,238 @@
+"""Kafka → ClickHouse sink for funnel rows and dead letters.
+
+Pipeline (snuba's shape): poll → parse → batch (closes on size or age) → insert → recompute the
+hourly aggregates the batch touched → commit offsets. Offsets are committed only after
+ClickHouse acknowledged, so a crash replays at most the uncommitted batches.
+
+Why a replay never counts twice: every write is an idempotent upsert by key.
+  - funnel_rows: ReplacingMergeTree(version) keyed by (account, message_id); a replayed row
+    repeats a (key, version) already there, and queries read FINAL.
+  - dead_letters: keyed by (stage, topic, partition, offset).
+  - funnel_hourly: recomputed from `funnel_rows FINAL` for each touched (account, campaign,
+    send hour) cohort, so it is a function of the current rows, not of how often a row came.
+Each insert also carries an insert_deduplication_token naming the batch's offset ranges, which
+drops an identical replayed block outright; correctness does not depend on it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import signal
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from clickhouse_connect.driver.client import Client
+from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
+from pydantic import ValidationError
+
+from schemas.dead_letter import DeadLetter
+from schemas.funnel_row import FunnelRow
+from schemas.topics import DEAD_LETTERS, FUNNEL_ROWS
+from sinks import metrics
+from smsfunnel.kafka_config import consumer_config
+from smsfunnel.settings import Settings
+
+log = logging.getLogger(__name__)
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+FUNNEL_COLUMNS = [
+    "account", "message_id", "version", "has_send", "campaign", "variant", "segment", "sender",
+    "country", "carrier", "sent_at", "send_hour", "parts", "cost", "cost_currency",
+    "delivery_status", "delivery_status_at", "receipts", "clicks", "first_click_at",
+    "conversions", "revenue", "first_event_at", "last_event_at",
+]  # fmt: skip
+DEAD_LETTER_COLUMNS = [
+    "stage", "source_topic", "source_partition", "source_offset", "key_b64", "payload_b64",
+    "reason", "failed_at",
+]  # fmt: skip
+
+
+def send_hour(row: FunnelRow) -> datetime:
+    if row.sent_at is None:
+        return EPOCH
+    return row.sent_at.replace(minute=0, second=0, microsecond=0)
+
+
+def funnel_columns(row: FunnelRow) -> list[object]:
+    return [
+        row.account, row.message_id, row.version, row.has_send, row.campaign, row.variant,
+        row.segment, row.sender, row.country, row.carrier, row.sent_at, send_hour(row),
+        row.parts, row.cost, row.cost_currency,
+        row.delivery_status.value if row.delivery_status else "", row.delivery_status_at,
+        row.receipts, row.clicks, row.first_click_at, row.conversions, row.revenue,
+        row.first_event_at, row.last_event_at,
+    ]  # fmt: skip
+
+
+def dead_letter_columns(d: DeadLetter) -> list[object]:
+    return [
+        d.stage, d.source_topic, d.source_partition, d.source_offset, d.key_b64,
+        d.payload_b64, d.reason, d.failed_at,
+    ]  # fmt: skip
+
+
+AGGREGATE_SQL = """
+INSERT INTO funnel_hourly
+SELECT
+    -- positional: no aliases, since an alias named like a column (clicks, revenue, …) would
+    -- shadow it inside the other aggregates (ClickHouse resolves aliases query-wide)
+    account, campaign, variant, segment, send_hour,
+    count(),                                    -- sent
+    countIf(delivery_status = 'delivered'),
+    countIf(delivery_status = 'undelivered'),
+    countIf(delivery_status = 'expired'),
+    countIf(delivery_status = 'rejected'),
+    countIf(delivery_status = 'unknown'),
+    countIf(delivery_status IN ('', 'submitted')),  -- pending
+    sum(clicks),
+    countIf(clicks > 0),                        -- clicked_messages
+    countIf(conversions > 0),                   -- converting_messages
+    sum(conversions),
+    sumMap(revenue),
+    sumMap(map(cost_currency, cost)),
+    now64(6)
+FROM funnel_rows FINAL
+WHERE has_send AND (account, campaign, send_hour) IN {cohorts:Array(Tuple(String, String, DateTime))}
+GROUP BY account, campaign, variant, segment, send_hour
+"""
+
+
+@dataclass
+class Batch:
+    rows: dict[tuple[str, str], FunnelRow] = field(default_factory=dict)
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+    offsets: dict[tuple[str, int], tuple[int, int]] = field(default_factory=dict)
+    records: int = 0
+    opened_at: float = field(default_factory=time.monotonic)
+
+    def track(self, msg: Message) -> None:
+        key = (msg.topic(), msg.partition())
+        first, _ = self.offsets.get(key, (msg.offset(), msg.offset()))
+        self.offsets[key] = (first, msg.offset())
+        self.records += 1
+
+    def add_row(self, row: FunnelRow) -> None:
+        key = (row.account, row.message_id)
+        current = self.rows.get(key)
+        if current is None or row.version >= current.version:
+            self.rows[key] = row
+
+    def token(self, table: str) -> str:
+        ranges = ",".join(f"{t}:{p}:{a}-{b}" for (t, p), (a, b) in sorted(self.offsets.items()))
+        return f"{table}:" + hashlib.sha256(ranges.encode()).hexdigest()
+
+    def commit_offsets(self) -> list[TopicPartition]:
+        return [TopicPartition(t, p, last + 1) for (t, p), (_, last) in self.offsets.items()]
+
+
+class FunnelSink:
+    def __init__(self, settings: Settings, client: Client, bootstrap: str) -> None:
+        self.settings = settings
+        self.client = client
+        self.lock = threading.Lock()  # the embedded engine is shared with the query server
+        self.consumer = Consumer(consumer_config(bootstrap, settings.sink_group))
+        self.stopping = threading.Event()
+
+    def stop(self, *_: object) -> None:
+        self.stopping.set()
+
+    def run(self) -> None:
+        self.consumer.subscribe([FUNNEL_ROWS.name, DEAD_LETTERS.name])
+        batch = Batch()
+        try:
+            while not self.stopping.is_set():
+                for msg in self.consumer.consume(num_messages=5000, timeout=0.2):
+                    self._take(batch, msg)
+                age = time.monotonic() - batch.opened_at
+                if batch.records >= self.settings.sink_batch_rows or (
+                    batch.records and age >= self.settings.sink_batch_seconds
+                ):
+                    self.flush(batch)
+                    batch = Batch()
+                elif not batch.records:
+                    batch.opened_at = time.monotonic()
+            if batch.records:
+                self.flush(batch)
+        finally:
+            self.consumer.close()
+
+    def _take(self, batch: Batch, msg: Message) -> None:
+        error = msg.error()
+        if error is not None:
+            if error.code() != KafkaError._PARTITION_EOF:
+                log.warning("consumer error: %s", error)
+            return
+        batch.track(msg)
+        payload = msg.value() or b""
+        try:
+            if msg.topic() == DEAD_LETTERS.name:
+                batch.dead_letters.append(DeadLetter.from_json(payload))
+            else:
+                batch.add_row(FunnelRow.from_json(payload))
+        except (ValidationError, ValueError) as exc:
+            # A record the sink cannot read is itself a dead letter; it never stops the sink.
+            metrics.SINK_DEAD_LETTERS.labels(msg.topic()).inc()
+            batch.dead_letters.append(
+                DeadLetter(
+                    stage="sink",
+                    source_topic=msg.topic(),
+                    source_partition=msg.partition(),
+                    source_offset=msg.offset(),
+                    key_b64=DeadLetter.encode(msg.key()),
+                    payload_b64=DeadLetter.encode(payload),
+                    reason=f"unreadable record: {exc}"[:2000],
+                    failed_at=datetime.now(UTC),
+                )
+            )
+
+    def flush(self, batch: Batch) -> None:
+        started = time.monotonic()
+        with self.lock:
+            if batch.rows:
+                rows = [funnel_columns(r) for r in batch.rows.values()]
+                self._insert("funnel_rows", rows, FUNNEL_COLUMNS, batch)
+                self._recompute_aggregates(batch.rows.values())
+            if batch.dead_letters:
+                rows = [dead_letter_columns(d) for d in batch.dead_letters]
+                self._insert("dead_letters", rows, DEAD_LETTER_COLUMNS, batch)
+        # Only now, with ClickHouse's acknowledgement in hand, do the offsets move.
+        self.consumer.commit(offsets=batch.commit_offsets(), asynchronous=False)
+        metrics.BATCHES.inc()
+        metrics.RECORDS.inc(batch.records)
+        metrics.FLUSH_SECONDS.observe(time.monotonic() - started)
+
+    def _insert(self, table: str, rows: list[list[object]], columns: list[str], b: Batch) -> None:
+        self.client.insert(
+            table, rows, column_names=columns,
+            settings={"insert_deduplication_token": b.token(table)},
+        )  # fmt: skip
+        metrics.ROWS_WRITTEN.labels(table).inc(len(rows))
+
+    def _recompute_aggregates(self, rows: Iterable[FunnelRow]) -> None:
+        cohorts = sorted({(r.account, r.campaign, send_hour(r)) for r in rows if r.has_send})
+        if cohorts:
+            self.client.command(AGGREGATE_SQL, parameters={"cohorts": cohorts})
+
+
+def run_sink(settings: Settings) -> None:
+    from sinks.clickhouse import connect
+    from sinks.migrations.runner import migrate
+    from sinks.query_server import serve_in_background
+
+    client = connect(settings.effective_clickhouse_dsn)
+    migrate(client)
+    sink = FunnelSink(settings, client, settings.bootstrap_servers())
+    server = serve_in_background(settings, client, sink.lock)
+    signal.signal(signal.SIGTERM, sink.stop)
+    signal.signal(signal.SIGINT, sink.stop)
+    log.info("sink started; /metrics and /query on 127.0.0.1:%d", settings.sink_http_port)
+    try:
+        sink.run()
+    finally:
+        server.shutdown()
+        client.close()

@@ -1,0 +1,23 @@
+"""Prometheus metrics of the ClickHouse sink."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Histogram
+
+RECORDS = Counter("smsfunnel_sink_records_total", "Kafka records consumed and committed.")
+ROWS_WRITTEN = Counter(
+    "smsfunnel_sink_rows_written_total", "Rows inserted into ClickHouse, by table.", ["table"]
+)
+BATCHES = Counter("smsfunnel_sink_batches_total", "Batches written and committed.")
+FLUSH_SECONDS = Histogram(
+    "smsfunnel_sink_flush_seconds",
+    "Time to insert a batch, recompute its aggregates and commit its offsets.",
+)
+SINK_DEAD_LETTERS = Counter(
+    "smsfunnel_sink_dead_letters_total",
+    "Records the sink could not read, kept in dead_letters, by source topic.",
+    ["topic"],
+)
+QUERIES = Counter(
+    "smsfunnel_sink_queries_total", "Read-only queries served on /query, by outcome.", ["outcome"]
+)

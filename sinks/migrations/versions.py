@@ -1,0 +1,108 @@
+"""ClickHouse schema, as versioned migrations (forwards and backwards).
+
+The same DDL runs on the embedded engine (chdb) and on a single ClickHouse server. Tables are
+non-replicated, so insert deduplication needs `non_replicated_deduplication_window` (0 = off by
+default); a cluster variant swaps the engines for Replicated* and adds Distributed tables.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    up: tuple[str, ...]
+    down: tuple[str, ...]
+
+
+DEDUP = "non_replicated_deduplication_window = 1000"
+TS = "DateTime64(6, 'UTC')"
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        1,
+        "funnel rows, hourly aggregates, dead letters",
+        up=(
+            f"""
+            CREATE TABLE IF NOT EXISTS funnel_rows (
+                account LowCardinality(String),
+                message_id String,
+                version UInt32 COMMENT 'distinct events folded in; highest = most complete',
+                has_send Bool COMMENT 'false: events seen for a message whose send is not',
+                campaign LowCardinality(String),
+                variant LowCardinality(String),
+                segment LowCardinality(String),
+                sender LowCardinality(String),
+                country LowCardinality(String),
+                carrier LowCardinality(String),
+                sent_at Nullable({TS}),
+                send_hour DateTime('UTC') COMMENT 'cohort hour of the send (epoch if no send)',
+                parts UInt8,
+                cost Decimal(38, 10),
+                cost_currency LowCardinality(String),
+                delivery_status LowCardinality(String) COMMENT 'canonical; empty: no receipt',
+                delivery_status_at Nullable({TS}),
+                receipts UInt16,
+                clicks UInt32 COMMENT 'distinct click events',
+                first_click_at Nullable({TS}),
+                conversions UInt32,
+                revenue Map(String, Decimal(38, 10)) COMMENT 'by currency',
+                first_event_at {TS},
+                last_event_at {TS},
+                ingested_at {TS} DEFAULT now64(6)
+            )
+            ENGINE = ReplacingMergeTree(version)
+            ORDER BY (account, message_id)
+            SETTINGS {DEDUP}
+            """,
+            f"""
+            CREATE TABLE IF NOT EXISTS funnel_hourly (
+                account LowCardinality(String),
+                campaign LowCardinality(String),
+                variant LowCardinality(String),
+                segment LowCardinality(String),
+                send_hour DateTime('UTC'),
+                sent UInt64 COMMENT 'messages attempted',
+                delivered UInt64,
+                undelivered UInt64,
+                expired UInt64,
+                rejected UInt64 COMMENT 'dropped before the handset network',
+                unknown UInt64,
+                pending UInt64 COMMENT 'no final receipt yet',
+                clicks UInt64 COMMENT 'distinct click events',
+                clicked_messages UInt64 COMMENT 'messages with at least one click',
+                converting_messages UInt64,
+                conversions UInt64,
+                revenue Map(String, Decimal(38, 10)),
+                cost Map(String, Decimal(38, 10)),
+                computed_at {TS}
+            )
+            ENGINE = ReplacingMergeTree(computed_at)
+            ORDER BY (account, campaign, variant, segment, send_hour)
+            """,
+            f"""
+            CREATE TABLE IF NOT EXISTS dead_letters (
+                stage LowCardinality(String),
+                source_topic LowCardinality(String),
+                source_partition UInt32,
+                source_offset UInt64,
+                key_b64 String,
+                payload_b64 String,
+                reason String,
+                failed_at {TS}
+            )
+            ENGINE = ReplacingMergeTree
+            ORDER BY (stage, source_topic, source_partition, source_offset)
+            SETTINGS {DEDUP}
+            """,
+        ),
+        down=(
+            "DROP TABLE IF EXISTS dead_letters",
+            "DROP TABLE IF EXISTS funnel_hourly",
+            "DROP TABLE IF EXISTS funnel_rows",
+        ),
+    ),
+)

@@ -1,0 +1,51 @@
+"""Reading ClickHouse from outside the sink: directly by DSN, or through a running sink's
+read-only /query when the embedded store is locked by that sink."""
+
+from __future__ import annotations
+
+import urllib.error
+import urllib.request
+from typing import Any, Protocol
+
+import orjson
+
+
+class QueryError(RuntimeError):
+    pass
+
+
+class QueryClient(Protocol):
+    def rows(self, sql: str, parameters: dict[str, Any] | None = None) -> list[dict[str, Any]]: ...
+
+
+class DirectQuery:
+    def __init__(self, dsn: str) -> None:
+        from sinks.clickhouse import connect
+
+        self.client = connect(dsn)
+
+    def rows(self, sql: str, parameters: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        result = self.client.query(sql, parameters=parameters or {}, settings={"readonly": 1})
+        return [dict(zip(result.column_names, r, strict=True)) for r in result.result_rows]
+
+    def close(self) -> None:
+        self.client.close()
+
+
+class SinkQuery:
+    def __init__(self, base_url: str, timeout: float = 60.0) -> None:
+        self.url = base_url.rstrip("/") + "/query"
+        self.timeout = timeout
+
+    def rows(self, sql: str, parameters: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        body = orjson.dumps({"sql": sql, "parameters": parameters or {}})
+        request = urllib.request.Request(
+            self.url, data=body, headers={"Content-Type": "application/json"}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                answer = orjson.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            raise QueryError(orjson.loads(exc.read()).get("error", str(exc))) from None
+        columns = answer["columns"]
+        return [dict(zip(columns, r, strict=True)) for r in answer["rows"]]

@@ -1,0 +1,3 @@
+from smsfunnel.cli import app
+
+app(prog_name="smsfunnel")

@@ -1,0 +1,165 @@
+"""One entry point for every operation: `smsfunnel --help`."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from smsfunnel.settings import get_settings
+
+app = typer.Typer(no_args_is_help=True, help="smsfunnel: what SMS campaigns earn, streamed.")
+kafka_app = typer.Typer(no_args_is_help=True, help="The local Apache Kafka broker (KRaft).")
+topics_app = typer.Typer(no_args_is_help=True, help="The topic catalogue on the broker.")
+app.add_typer(kafka_app, name="kafka")
+app.add_typer(topics_app, name="topics")
+console = Console()
+
+
+def _logging(level: str = "INFO") -> None:
+    logging.basicConfig(
+        level=level,
+        format='{"ts":"%(asctime)s","level":"%(levelname)s","logger":"%(name)s","msg":"%(message)s"}',
+        stream=sys.stderr,
+    )
+
+
+def _local_kafka():  # type: ignore[no-untyped-def]
+    from infra.local_kafka import LocalKafka
+
+    return LocalKafka(get_settings().kafka_dir)
+
+
+@kafka_app.command("install")
+def kafka_install() -> None:
+    """Resolve the broker's jars from Maven Central."""
+    with console.status("Resolving Kafka jars with Maven…"):
+        _local_kafka().install()
+    console.print("Kafka jars installed.")
+
+
+@kafka_app.command("start")
+def kafka_start() -> None:
+    """Start the local broker (or find it running) and wait until it answers."""
+    with console.status("Starting Kafka…"):
+        state = _local_kafka().start()
+    console.print(f"Kafka running at {state.address} (pid {state.pid})")
+
+
+@kafka_app.command("stop")
+def kafka_stop() -> None:
+    _local_kafka().stop()
+    console.print("Kafka stopped.")
+
+
+@kafka_app.command("status")
+def kafka_status() -> None:
+    state = _local_kafka().running()
+    if state:
+        console.print(f"running at {state.address} (pid {state.pid})")
+    else:
+        console.print("not running")
+        raise typer.Exit(1)
+
+
+@kafka_app.command("wipe")
+def kafka_wipe() -> None:
+    """Stop the broker and delete its data and logs (the jars stay)."""
+    _local_kafka().wipe()
+    console.print("Kafka data wiped.")
+
+
+@topics_app.command("provision")
+def topics_provision() -> None:
+    """Create missing catalogue topics and bring existing ones to the catalogue's config."""
+    from infra.topics import provision_topics
+
+    settings = get_settings()
+    result = provision_topics(settings.bootstrap_servers(), settings.partitions)
+    console.print(f"created: {result.created or 'none'}; updated: {result.updated or 'none'}")
+
+
+@app.command()
+def migrate(to: int | None = typer.Option(None, help="Target version (default: latest).")) -> None:
+    """Apply (or revert to --to) the ClickHouse migrations."""
+    from sinks.clickhouse import connect
+    from sinks.migrations.runner import migrate as run_migrations
+
+    client = connect(get_settings().effective_clickhouse_dsn)
+    changed = run_migrations(client, to)
+    console.print(f"migrations changed: {changed or 'none'}")
+
+
+@app.command()
+def worker(loglevel: str = "info") -> None:
+    """Run the Faust join worker (scale out: more of these in the same group)."""
+    from stream_processors.join_app import run_worker
+
+    run_worker(get_settings(), loglevel)
+
+
+@app.command()
+def sink() -> None:
+    """Run the ClickHouse sink (also serves /metrics and a read-only /query)."""
+    from sinks.funnel_sink import run_sink
+
+    _logging()
+    run_sink(get_settings())
+
+
+@app.command()
+def generate(
+    messages: int = typer.Option(10_000, min=1),
+    seed: int = 7,
+    account: str = "demo",
+    out: Path = typer.Option(..., help="NDJSON file to write the events to."),
+) -> None:
+    """Write a synthetic campaign's events (shuffled, with retried duplicates) as NDJSON."""
+    from producers.workload import generate_campaign, iter_ndjson
+
+    settings = get_settings()
+    workload = generate_campaign(
+        messages, seed=seed, account=account,
+        hash_key=settings.phone_hash_key.get_secret_value().encode(),
+    )  # fmt: skip
+    with out.open("wb") as f:
+        for line in iter_ndjson(workload):
+            f.write(line)
+    console.print(f"{len(workload.events):,} events ({workload.distinct_events:,} distinct) → {out}")
+
+
+@app.command()
+def report(account: str = typer.Option("demo-seed7", help="Account (tenant) to report on.")) -> None:
+    """Per campaign and variant: sent, delivery rate, CTR, conversion rate, revenue, RPM."""
+    import urllib.request
+
+    from sinks.query_client import DirectQuery, SinkQuery
+    from smsfunnel.report import print_report
+
+    settings = get_settings()
+    sink_url = f"http://127.0.0.1:{settings.sink_http_port}"
+    client: DirectQuery | SinkQuery
+    try:  # a running sink holds the embedded store: read through it
+        urllib.request.urlopen(sink_url + "/health", timeout=1).close()
+        client = SinkQuery(sink_url)
+    except OSError:
+        client = DirectQuery(settings.effective_clickhouse_dsn)
+    print_report(client, account, console)
+
+
+@app.command()
+def demo(
+    messages: int = typer.Option(10_000, min=1, help="Messages in the demo campaign."),
+    seed: int = typer.Option(7, help="Workload seed; the account is demo-seed<seed>."),
+    keep_kafka: bool = typer.Option(False, help="Leave the local broker running afterwards."),
+) -> None:
+    """The main job: local Kafka → Faust join → ClickHouse sink on a generated campaign,
+    then the report, checked against the generator's ground truth."""
+    from smsfunnel.demo import run_demo
+
+    result = run_demo(get_settings(), messages, seed, keep_kafka, console)
+    if not result.matches_truth:
+        raise typer.Exit(1)

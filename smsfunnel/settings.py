@@ -1,0 +1,75 @@
+"""The one settings object: every knob of every stage, read from SMSFUNNEL_* environment variables."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SMSFUNNEL_", extra="ignore")
+
+    state_dir: Path = Field(
+        default=PROJECT_ROOT / ".smsfunnel",
+        description="Where the local broker, the embedded ClickHouse store and worker state live.",
+    )
+    kafka_bootstrap: str | None = Field(
+        default=None,
+        description="host:port of an existing Kafka. Unset: the local broker under state_dir.",
+    )
+    clickhouse_dsn: str | None = Field(
+        default=None,
+        description="chdb:///abs/dir (embedded, default under state_dir) or http(s)://user:pw@host:port/db.",
+    )
+    partitions: int = Field(
+        default=12,
+        ge=1,
+        description="Partitions of every per-message topic. Fixed up front: changing it breaks "
+        "co-partitioning and table state, so it is a planned migration, not a knob.",
+    )
+    phone_hash_key: SecretStr = Field(
+        default=SecretStr("smsfunnel-demo-key-change-me"),
+        description="Secret of the keyed hash applied to phone numbers at the edge.",
+    )
+    worker_id: str = Field(default="smsfunnel-worker", description="Faust app id = consumer group.")
+    worker_metrics_port: int = Field(default=9101, description="Prometheus /metrics of the worker.")
+    sink_group: str = Field(default="smsfunnel-sink")
+    sink_http_port: int = Field(default=9102, description="/metrics and read-only /query of the sink.")
+    sink_batch_rows: int = Field(default=50_000, ge=1, description="A batch closes at this size…")
+    sink_batch_seconds: float = Field(default=2.0, gt=0, description="…or this age.")
+
+    @field_validator("state_dir")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @cached_property
+    def kafka_dir(self) -> Path:
+        return self.state_dir / "kafka"
+
+    @property
+    def effective_clickhouse_dsn(self) -> str:
+        return self.clickhouse_dsn or f"chdb://{self.state_dir / 'clickhouse'}"
+
+    def bootstrap_servers(self) -> str:
+        """The broker to talk to: the configured one, else the running local broker."""
+        if self.kafka_bootstrap:
+            return self.kafka_bootstrap
+        from infra.local_kafka import LocalKafka
+
+        address = LocalKafka(self.kafka_dir).address()
+        if address is None:
+            raise RuntimeError(
+                "No Kafka: set SMSFUNNEL_KAFKA_BOOTSTRAP or start the local broker "
+                "with `smsfunnel kafka start`."
+            )
+        return address
+
+
+def get_settings() -> Settings:
+    return Settings()

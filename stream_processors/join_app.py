@@ -1,0 +1,150 @@
+"""The Faust app: the per-message join of sends, receipts, clicks and conversions.
+
+One agent reads the four co-partitioned input topics (all keyed by message id, see
+schemas/topics.py) and keeps one state per message in a table whose changelog Faust writes to
+the same partition number, so state and inputs never need a repartition hop.
+
+Delivery guarantee, and why at-least-once is enough here:
+  - Faust (at_least_once) flushes its producer - changelog and output rows - before it commits
+    input offsets (faust/transport/consumer.py, `_commit_offsets`). A crash replays events after
+    the last commit.
+  - A replayed event whose id is already in the restored state changes nothing (the fold is
+    idempotent, message_state.py), so state counts every event once.
+  - The current row is emitted for *every* input, repeat or not. A crash can leave the changelog
+    entry durable but the row not; the replay then re-emits the row. Rows are versioned upserts,
+    so extra copies are harmless to the sink.
+  - concurrency=1: Faust with concurrency > 1 can commit past an event still in flight
+    (faust-streaming#606), which would lose it on a crash.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+import faust
+from pydantic import ValidationError
+
+from schemas.dead_letter import DeadLetter
+from schemas.events import Event, parse_event
+from schemas.topics import DEAD_LETTERS, FUNNEL_ROWS, JOIN_INPUTS
+from smsfunnel.settings import Settings
+from stream_processors import metrics
+from stream_processors.message_state import MessageState, apply_event, funnel_row, state_key
+
+log = logging.getLogger(__name__)
+
+STAGE = "join"
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        errors = exc.errors(include_url=False)
+        parts = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in errors[:5]]
+        return "invalid event: " + "; ".join(parts)
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _reason_kind(exc: Exception) -> str:
+    return "validation" if isinstance(exc, ValidationError) else type(exc).__name__
+
+
+class WrongPartitionKey(ValueError):
+    """The record's key is not its message id: it may sit on the wrong partition for the join."""
+
+
+def validate_record(key: bytes | None, value: bytes | None) -> Event:
+    """Parse an input record and check it is keyed as the join requires."""
+    if value is None:
+        raise ValueError("empty record value")
+    event = parse_event(value)
+    if key != event.message_id.encode():
+        raise WrongPartitionKey(
+            f"record key {key!r} is not the event's message_id {event.message_id!r}"
+        )
+    return event
+
+
+def create_app(settings: Settings, bootstrap: str | None = None) -> faust.App:
+    bootstrap = bootstrap or settings.bootstrap_servers()
+    app = faust.App(
+        settings.worker_id,
+        broker=f"kafka://{bootstrap}",
+        store="memory://",
+        datadir=str(settings.state_dir / "faust"),
+        processing_guarantee="at_least_once",
+        topic_partitions=settings.partitions,
+        topic_replication_factor=1,
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+        web_enabled=False,
+        table_standby_replicas=0,
+    )
+    raw: dict[str, Any] = {"key_type": bytes, "value_type": bytes}
+    raw |= {"key_serializer": "raw", "value_serializer": "raw"}
+    inputs = app.topic(*(spec.name for spec in JOIN_INPUTS), **raw)
+    rows_topic = app.topic(FUNNEL_ROWS.name, **raw)
+    dead_letter_topic = app.topic(DEAD_LETTERS.name, **raw)
+    states = app.Table(
+        "message-state",
+        partitions=settings.partitions,
+        key_type=bytes,  # bytes -> the "raw" codec: we own the state format (MessageState)
+        value_type=bytes,
+    )
+
+    async def dead_letter(message: Any, exc: Exception) -> None:
+        record = DeadLetter(
+            stage=STAGE,
+            source_topic=message.topic,
+            source_partition=message.partition,
+            source_offset=message.offset,
+            key_b64=DeadLetter.encode(message.key),
+            payload_b64=DeadLetter.encode(message.value),
+            reason=_reason(exc),
+            failed_at=datetime.now(UTC),
+        )
+        metrics.DEAD_LETTERS.labels(message.topic, _reason_kind(exc)).inc()
+        log.warning(
+            "dead letter %s[%d]@%d: %s",
+            message.topic,
+            message.partition,
+            message.offset,
+            record.reason,
+        )
+        await dead_letter_topic.send(key=message.topic.encode(), value=record.to_json())
+
+    @app.agent(inputs, concurrency=1)
+    async def join(stream: faust.StreamT) -> None:
+        async for event in stream.events():
+            message = event.message
+            try:
+                parsed = validate_record(message.key, message.value)
+            except (ValidationError, ValueError) as exc:
+                await dead_letter(message, exc)
+                continue
+            key = state_key(parsed.account, parsed.message_id)
+            stored = states.get(key)
+            state = MessageState.from_bytes(stored) if stored is not None else None
+            state, changed = apply_event(state, parsed)
+            if changed:
+                states[key] = state.to_bytes()
+                metrics.EVENTS_JOINED.labels(parsed.event_type).inc()
+                lag = (datetime.now(UTC) - parsed.occurred_at).total_seconds()
+                metrics.EVENT_LAG_SECONDS.observe(max(lag, 0.0))
+            else:
+                metrics.DUPLICATE_EVENTS.labels(parsed.event_type).inc()
+            row = funnel_row(state)
+            await rows_topic.send(key=parsed.message_id.encode(), value=row.to_json())
+            metrics.FUNNEL_ROWS_EMITTED.inc()
+
+    return app
+
+
+def run_worker(settings: Settings, loglevel: str = "info") -> None:
+    from prometheus_client import start_http_server
+
+    start_http_server(settings.worker_metrics_port, addr="127.0.0.1")
+    app = create_app(settings)
+    worker = faust.Worker(app, loglevel=loglevel)
+    worker.execute_from_commandline()

@@ -1,0 +1,29 @@
+"""Prometheus metrics of the join worker (one catalogue; each says what it measures)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Histogram
+
+EVENTS_JOINED = Counter(
+    "smsfunnel_join_events_total",
+    "Distinct events folded into per-message state, by event type.",
+    ["event_type"],
+)
+DUPLICATE_EVENTS = Counter(
+    "smsfunnel_join_duplicate_events_total",
+    "Events dropped as repeats of an event id already folded (retried webhooks, replays).",
+    ["event_type"],
+)
+DEAD_LETTERS = Counter(
+    "smsfunnel_join_dead_letters_total",
+    "Records sent to the dead-letter topic instead of being joined, by source topic and reason.",
+    ["topic", "reason"],
+)
+FUNNEL_ROWS_EMITTED = Counter(
+    "smsfunnel_join_funnel_rows_emitted_total", "Funnel row versions produced."
+)
+EVENT_LAG_SECONDS = Histogram(
+    "smsfunnel_join_event_lag_seconds",
+    "Processing time minus event time of joined events.",
+    buckets=(0.1, 0.5, 1, 5, 30, 60, 300, 3600, 86400),
+)
