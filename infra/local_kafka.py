@@ -80,13 +80,15 @@ class BrokerState:
 
 
 class LocalKafka:
-    def __init__(self, root: Path, heap: str = "768m") -> None:
+    def __init__(self, root: Path, heap: str = "768m", lib: Path | None = None) -> None:
         self.root = root
         self.heap = heap
-        self.lib = root / "lib"
+        # The jars can be shared (tests start throwaway brokers on one installed copy).
+        self.lib = lib or root / "lib"
         self.data = root / "data"
         self.logs = root / "logs"
         self.state_file = root / "broker.json"
+        self.root.mkdir(parents=True, exist_ok=True)
 
     # ---- install -------------------------------------------------------------------------
     def _pom_digest(self) -> str:

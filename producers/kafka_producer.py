@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from confluent_kafka import KafkaException, Producer
+from confluent_kafka import Producer
 
 from schemas.events import EventBase, event_to_json
 from schemas.topics import TOPIC_FOR_EVENT_TYPE
@@ -60,8 +60,9 @@ class EventProducer:
             errors, self._errors = self._errors, []
             raise DeliveryFailed(f"{len(errors)} events refused, first: {errors[0]}")
 
-    def close(self) -> None:
+    def close(self, timeout: float = 60.0) -> None:
+        """Flush, then release the client (its threads stop; no reconnect attempts after)."""
         try:
-            self.flush()
-        except (DeliveryFailed, KafkaException):
-            raise
+            self.flush(timeout)
+        finally:
+            self._producer = None  # type: ignore[assignment]

@@ -63,11 +63,11 @@ class SendEvent(EventBase):
     @field_validator("recipient_hash")
     @classmethod
     def _hashed_not_raw(cls, value: str) -> str:
+        if RECIPIENT_HASH_PATTERN.match(value):
+            return value
         if looks_like_phone_number(value):
             raise ValueError("raw phone numbers are not accepted: send the keyed hash")
-        if not RECIPIENT_HASH_PATTERN.match(value):
-            raise ValueError("must be 64 lowercase hex characters (HMAC-SHA256)")
-        return value
+        raise ValueError("must be 64 lowercase hex characters (HMAC-SHA256)")
 
 
 class DeliveryReceiptEvent(EventBase):

@@ -16,7 +16,8 @@ kafka_app = typer.Typer(no_args_is_help=True, help="The local Apache Kafka broke
 topics_app = typer.Typer(no_args_is_help=True, help="The topic catalogue on the broker.")
 app.add_typer(kafka_app, name="kafka")
 app.add_typer(topics_app, name="topics")
-console = Console()
+# Reports are wide; when output is not a terminal rich would wrap them at 80 columns.
+console = Console(width=None if sys.stdout.isatty() else 160)
 
 
 def _logging(level: str = "INFO") -> None:

@@ -104,7 +104,7 @@ def run_demo(
                 producer.send(event)
                 if i % 1000 == 0:
                     progress.update(task, completed=i)
-            producer.flush()
+            producer.close()
             progress.update(task, completed=len(workload.events))
         timings["produce"] = time.monotonic() - produce_started
 
