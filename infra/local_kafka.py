@@ -196,7 +196,11 @@ class LocalKafka:
         self.logs.mkdir(parents=True, exist_ok=True)
         previous = self._read_state()
         cluster_id = previous.cluster_id if previous else None
-        if previous and port_is_free(previous.broker_port) and port_is_free(previous.controller_port):
+        if (
+            previous
+            and port_is_free(previous.broker_port)
+            and port_is_free(previous.controller_port)
+        ):
             broker_port, controller_port = previous.broker_port, previous.controller_port
         else:
             broker_port, controller_port = free_port(), free_port()
@@ -205,22 +209,28 @@ class LocalKafka:
         config = self._write_config(broker_port, controller_port)
         if not (self.data / "meta.properties").exists():
             cluster_id = self._format(config)
-        assert cluster_id is not None or (self.data / "meta.properties").exists()
         if cluster_id is None:
             cluster_id = self._cluster_id_from_meta()
-        out = open(self.logs / "broker.out", "ab")
-        proc = subprocess.Popen(
-            [
-                self._java(), f"-Xmx{self.heap}", "-Xms128m", "-XX:+UseG1GC",
-                "-cp", f"{self.lib}/*",
-                f"-Dlog4j2.configurationFile={LOG4J2}", f"-Dkafka.logs.dir={self.logs}",
-                "kafka.Kafka", str(config),
-            ],  # fmt: skip
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,  # survives the CLI that started it; stopped by `kafka stop`
-        )
+        # The child keeps its own descriptor of the log; ours closes with the block.
+        with open(self.logs / "broker.out", "ab") as out:
+            proc = subprocess.Popen(
+                [
+                    self._java(),
+                    f"-Xmx{self.heap}",
+                    "-Xms128m",
+                    "-XX:+UseG1GC",
+                    "-cp",
+                    f"{self.lib}/*",
+                    f"-Dlog4j2.configurationFile={LOG4J2}",
+                    f"-Dkafka.logs.dir={self.logs}",
+                    "kafka.Kafka",
+                    str(config),
+                ],  # fmt: skip
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,  # survives the CLI that started it; stopped by `kafka stop`
+            )
         state = BrokerState(proc.pid, broker_port, controller_port, cluster_id)
         self.state_file.write_text(json.dumps(state.__dict__))
         try:

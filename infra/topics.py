@@ -47,9 +47,7 @@ def provision_topics(
                     f"{spec.name} has {have} partitions, the catalogue wants {wanted}"
                 )
             continue
-        to_create.append(
-            NewTopic(spec.name, wanted, replication_factor, config=spec.config())
-        )
+        to_create.append(NewTopic(spec.name, wanted, replication_factor, config=spec.config()))
     if to_create:
         for name, future in admin.create_topics(to_create, request_timeout=timeout).items():
             future.result()

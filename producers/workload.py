@@ -107,10 +107,19 @@ def generate_campaign(
         base = {"account": account, "message_id": message_id}
         events.append(
             SendEvent(
-                event_id=_uuid(rng), occurred_at=sent_at, campaign=campaign, variant=variant,
-                segment=rng.choice(SEGMENTS), sender="72345", recipient_hash=recipient_hash,
-                country=country, carrier=rng.choice(("att", "tmobile", "verizon")), parts=parts,
-                cost=cost, currency="USD", **base,
+                event_id=_uuid(rng),
+                occurred_at=sent_at,
+                campaign=campaign,
+                variant=variant,
+                segment=rng.choice(SEGMENTS),
+                sender="72345",
+                recipient_hash=recipient_hash,
+                country=country,
+                carrier=rng.choice(("att", "tmobile", "verizon")),
+                parts=parts,
+                cost=cost,
+                currency="USD",
+                **base,
             )  # fmt: skip
         )
         final = _pick_status(rng)
@@ -119,8 +128,11 @@ def generate_campaign(
         if rng.random() < 0.8:
             events.append(
                 DeliveryReceiptEvent(
-                    event_id=_uuid(rng), occurred_at=submitted_at,
-                    status=DeliveryStatus.SUBMITTED, provider="demo", **base,
+                    event_id=_uuid(rng),
+                    occurred_at=submitted_at,
+                    status=DeliveryStatus.SUBMITTED,
+                    provider="demo",
+                    **base,
                 )  # fmt: skip
             )
         events.append(
@@ -131,8 +143,11 @@ def generate_campaign(
         if rng.random() < 0.05:  # a stray intermediate receipt after the final one
             events.append(
                 DeliveryReceiptEvent(
-                    event_id=_uuid(rng), occurred_at=final_at + timedelta(seconds=5),
-                    status=DeliveryStatus.SUBMITTED, provider="demo", **base,
+                    event_id=_uuid(rng),
+                    occurred_at=final_at + timedelta(seconds=5),
+                    status=DeliveryStatus.SUBMITTED,
+                    provider="demo",
+                    **base,
                 )  # fmt: skip
             )
         if final is not DeliveryStatus.DELIVERED:
@@ -149,8 +164,12 @@ def generate_campaign(
             t.clicks += 1
             events.append(
                 ClickEvent(
-                    event_id=_uuid(rng), occurred_at=first_click + timedelta(minutes=17 * k),
-                    click_id=click_id, link_id="offer", user_agent="Mozilla/5.0", **base,
+                    event_id=_uuid(rng),
+                    occurred_at=first_click + timedelta(minutes=17 * k),
+                    click_id=click_id,
+                    link_id="offer",
+                    user_agent="Mozilla/5.0",
+                    **base,
                 )  # fmt: skip
             )
         if rng.random() >= cvr:
@@ -161,9 +180,13 @@ def generate_campaign(
         t.revenue += amount
         events.append(
             ConversionEvent(
-                event_id=_uuid(rng), occurred_at=first_click + timedelta(hours=rng.uniform(0.1, 30)),
-                order_id=f"order-{_uuid(rng)}", click_id=click_ids[0], amount=amount,
-                currency="USD", **base,
+                event_id=_uuid(rng),
+                occurred_at=first_click + timedelta(hours=rng.uniform(0.1, 30)),
+                order_id=f"order-{_uuid(rng)}",
+                click_id=click_ids[0],
+                amount=amount,
+                currency="USD",
+                **base,
             )  # fmt: skip
         )
 

@@ -97,7 +97,8 @@ SELECT
     sumMap(map(cost_currency, cost)),
     now64(6)
 FROM funnel_rows FINAL
-WHERE has_send AND (account, campaign, send_hour) IN {cohorts:Array(Tuple(String, String, DateTime))}
+WHERE has_send
+  AND (account, campaign, send_hour) IN {cohorts:Array(Tuple(String, String, DateTime))}
 GROUP BY account, campaign, variant, segment, send_hour
 """
 

@@ -81,7 +81,9 @@ def make_handler(client: Client, lock: threading.Lock) -> type[BaseHTTPRequestHa
     return Handler
 
 
-def serve_in_background(settings: Settings, client: Client, lock: threading.Lock) -> ThreadingHTTPServer:
+def serve_in_background(
+    settings: Settings, client: Client, lock: threading.Lock
+) -> ThreadingHTTPServer:
     server = ThreadingHTTPServer(("127.0.0.1", settings.sink_http_port), make_handler(client, lock))
     threading.Thread(target=server.serve_forever, name="sink-http", daemon=True).start()
     return server

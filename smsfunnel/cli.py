@@ -129,11 +129,15 @@ def generate(
     with out.open("wb") as f:
         for line in iter_ndjson(workload):
             f.write(line)
-    console.print(f"{len(workload.events):,} events ({workload.distinct_events:,} distinct) → {out}")
+    console.print(
+        f"{len(workload.events):,} events ({workload.distinct_events:,} distinct) → {out}"
+    )
 
 
 @app.command()
-def report(account: str = typer.Option("demo-seed7", help="Account (tenant) to report on.")) -> None:
+def report(
+    account: str = typer.Option("demo-seed7", help="Account (tenant) to report on."),
+) -> None:
     """Per campaign and variant: sent, delivery rate, CTR, conversion rate, revenue, RPM."""
     import urllib.request
 

@@ -120,7 +120,9 @@ def run_demo(
                         raise RuntimeError(f"{name} exited with {proc.returncode}; see {logs}")
                 status.update(f"Waiting for {group}: {lag:,} records behind")
 
-            wait_until_drained(bootstrap, stages, timeout=max(300.0, messages / 20), on_progress=show)
+            wait_until_drained(
+                bootstrap, stages, timeout=max(300.0, messages / 20), on_progress=show
+            )
         drained = time.monotonic()
         timings["produce → in ClickHouse"] = drained - produce_started
     finally:

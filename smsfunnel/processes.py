@@ -35,14 +35,14 @@ def settings_env(settings: Settings, bootstrap: str) -> dict[str, str]:
 def spawn_service(name: str, env: dict[str, str], log_dir: Path) -> subprocess.Popen[bytes]:
     """Run `smsfunnel <name>` (worker or sink) in its own process, output to log_dir/name.log."""
     log_dir.mkdir(parents=True, exist_ok=True)
-    log = open(log_dir / f"{name}.log", "ab")
-    return subprocess.Popen(
-        [sys.executable, "-m", "smsfunnel", name],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-    )
+    with open(log_dir / f"{name}.log", "ab") as log:  # the child keeps its own descriptor
+        return subprocess.Popen(
+            [sys.executable, "-m", "smsfunnel", name],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
 
 
 def stop_service(proc: subprocess.Popen[bytes], timeout: float = 30.0) -> int:

@@ -1,4 +1,4 @@
-"""The one settings object: every knob of every stage, read from SMSFUNNEL_* environment variables."""
+"""The one settings object: every knob of every stage, from SMSFUNNEL_* environment variables."""
 
 from __future__ import annotations
 
@@ -39,7 +39,9 @@ class Settings(BaseSettings):
     worker_id: str = Field(default="smsfunnel-worker", description="Faust app id = consumer group.")
     worker_metrics_port: int = Field(default=9101, description="Prometheus /metrics of the worker.")
     sink_group: str = Field(default="smsfunnel-sink")
-    sink_http_port: int = Field(default=9102, description="/metrics and read-only /query of the sink.")
+    sink_http_port: int = Field(
+        default=9102, description="/metrics and read-only /query of the sink."
+    )
     sink_batch_rows: int = Field(default=50_000, ge=1, description="A batch closes at this size…")
     sink_batch_seconds: float = Field(default=2.0, gt=0, description="…or this age.")
 

@@ -94,7 +94,14 @@ def pipeline(kafka: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[P
     logs = state / "logs"
     worker = spawn_service("worker", env, logs)
     sink = spawn_service("sink", env, logs)
-    p = Pipeline(settings, kafka, worker, sink, SinkQuery(f"http://127.0.0.1:{settings.sink_http_port}"), logs)
+    p = Pipeline(
+        settings,
+        kafka,
+        worker,
+        sink,
+        SinkQuery(f"http://127.0.0.1:{settings.sink_http_port}"),
+        logs,
+    )
     try:
         wait_http(f"http://127.0.0.1:{settings.sink_http_port}/health", 60, p.alive)
         yield p

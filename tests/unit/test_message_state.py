@@ -62,7 +62,10 @@ def test_real_final_beats_unknown_whatever_the_times() -> None:
 
 
 def test_later_final_replaces_earlier_and_ties_break_by_event_id() -> None:
-    late = [receipt("r1", DeliveryStatus.UNDELIVERED, 1), receipt("r2", DeliveryStatus.DELIVERED, 2)]
+    late = [
+        receipt("r1", DeliveryStatus.UNDELIVERED, 1),
+        receipt("r2", DeliveryStatus.DELIVERED, 2),
+    ]
     assert funnel_row(fold(late)).delivery_status is DeliveryStatus.DELIVERED
     tie = [receipt("rb", DeliveryStatus.EXPIRED, 3), receipt("ra", DeliveryStatus.DELIVERED, 3)]
     assert funnel_row(fold(tie)).delivery_status is DeliveryStatus.EXPIRED
@@ -126,4 +129,8 @@ def test_rows_agree_with_offline_ground_truth() -> None:
             want.clicks, want.conversions, want.receipts,
         )  # fmt: skip
         assert row.revenue == want.revenue
-        assert (row.campaign, row.variant, row.sent_at) == (want.campaign, want.variant, want.sent_at)
+        assert (row.campaign, row.variant, row.sent_at) == (
+            want.campaign,
+            want.variant,
+            want.sent_at,
+        )
