@@ -30,8 +30,8 @@ PRICE_PER_PART = Decimal("0.0079")
 VARIANT_RATES: dict[tuple[str, str], tuple[float, float]] = {
     ("black-friday", "A"): (0.09, 0.12),
     ("black-friday", "B"): (0.12, 0.10),
-    ("winback", "A"): (0.04, 0.08),
-    ("winback", "B"): (0.05, 0.09),
+    ("winback", "A"): (0.04, 0.20),
+    ("winback", "B"): (0.05, 0.22),
 }
 SEGMENTS = ("vip", "lapsed", "new")
 FINAL_OUTCOMES: tuple[tuple[DeliveryStatus, float], ...] = (
