@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import base64
+import urllib.request
 from decimal import Decimal
 
 import orjson
@@ -118,6 +119,23 @@ def test_malformed_records_go_to_dead_letters_and_the_worker_goes_on(pipeline: P
     assert "is not the event's message_id" in reasons["wrong_key"]
     assert "invalid event" in reasons["empty"]
     assert by_payload[_b64(poison["negative"][2])]["source_topic"] == CONVERSIONS.name
+
+    # SREs see it: the worker's dead-letter counter counts these four (and nothing else here
+    # sends poison), by topic and reason.
+    metrics = urllib.request.urlopen(
+        f"http://127.0.0.1:{pipeline.settings.worker_metrics_port}/metrics", timeout=5
+    ).read().decode()
+    counted = {
+        line.split("{")[1].split("}")[0]: float(line.rsplit(" ", 1)[1])
+        for line in metrics.splitlines()
+        if line.startswith("smsfunnel_join_dead_letters_total{")
+    }
+    assert counted == {
+        f'reason="validation",topic="{SENDS.name}"': 1.0,
+        f'reason="WrongPartitionKey",topic="{SENDS.name}"': 1.0,
+        f'reason="validation",topic="{CONVERSIONS.name}"': 1.0,
+        f'reason="validation",topic="{DELIVERY_RECEIPTS.name}"': 1.0,
+    }
 
     rows = pipeline.query.rows(
         "SELECT message_id FROM funnel_rows FINAL WHERE account = {a:String} AND has_send",
