@@ -33,6 +33,7 @@ from schemas.dead_letter import DeadLetter
 from schemas.funnel_row import FunnelRow
 from schemas.topics import DEAD_LETTERS, FUNNEL_ROWS
 from sinks import metrics
+from sinks.failpoints import failpoint
 from smsfunnel.kafka_config import consumer_config
 from smsfunnel.settings import Settings
 
@@ -136,18 +137,26 @@ class FunnelSink:
         self.settings = settings
         self.client = client
         self.lock = threading.Lock()  # the embedded engine is shared with the query server
-        self.consumer = Consumer(consumer_config(bootstrap, settings.sink_group))
+        overrides: dict[str, object] = {"session.timeout.ms": 10_000}
+        if settings.sink_instance_id:
+            overrides["group.instance.id"] = settings.sink_instance_id
+        self.consumer = Consumer(consumer_config(bootstrap, settings.sink_group, **overrides))
         self.stopping = threading.Event()
 
     def stop(self, *_: object) -> None:
         self.stopping.set()
 
     def run(self) -> None:
-        self.consumer.subscribe([FUNNEL_ROWS.name, DEAD_LETTERS.name])
+        self.consumer.subscribe(
+            [FUNNEL_ROWS.name, DEAD_LETTERS.name],
+            on_assign=lambda _, parts: log.info("assigned %d partitions", len(parts)),
+            on_revoke=lambda _, parts: log.info("revoked %d partitions", len(parts)),
+        )
         batch = Batch()
         try:
             while not self.stopping.is_set():
-                for msg in self.consumer.consume(num_messages=5000, timeout=0.2):
+                room = min(5000, self.settings.sink_batch_rows - batch.records)
+                for msg in self.consumer.consume(num_messages=room, timeout=0.2):
                     self._take(batch, msg)
                 age = time.monotonic() - batch.opened_at
                 if batch.records >= self.settings.sink_batch_rows or (
@@ -201,11 +210,17 @@ class FunnelSink:
             if batch.dead_letters:
                 rows = [dead_letter_columns(d) for d in batch.dead_letters]
                 self._insert("dead_letters", rows, DEAD_LETTER_COLUMNS, batch)
+        failpoint("sink.after_insert")
         # Only now, with ClickHouse's acknowledgement in hand, do the offsets move.
         self.consumer.commit(offsets=batch.commit_offsets(), asynchronous=False)
+        elapsed = time.monotonic() - started
         metrics.BATCHES.inc()
         metrics.RECORDS.inc(batch.records)
-        metrics.FLUSH_SECONDS.observe(time.monotonic() - started)
+        metrics.FLUSH_SECONDS.observe(elapsed)
+        log.info(
+            "batch committed: %d records, %d rows, %d dead letters in %.3fs",
+            batch.records, len(batch.rows), len(batch.dead_letters), elapsed,
+        )  # fmt: skip
 
     def _insert(self, table: str, rows: list[list[object]], columns: list[str], b: Batch) -> None:
         self.client.insert(

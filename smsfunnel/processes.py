@@ -29,6 +29,8 @@ def settings_env(settings: Settings, bootstrap: str) -> dict[str, str]:
             "SMSFUNNEL_PHONE_HASH_KEY": settings.phone_hash_key.get_secret_value(),
         }
     )
+    if settings.sink_instance_id:
+        env["SMSFUNNEL_SINK_INSTANCE_ID"] = settings.sink_instance_id
     return env
 
 

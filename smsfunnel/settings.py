@@ -42,6 +42,12 @@ class Settings(BaseSettings):
     sink_http_port: int = Field(
         default=9102, description="/metrics and read-only /query of the sink."
     )
+    sink_instance_id: str | None = Field(
+        default=None,
+        description="Static group membership (KIP-345): a restarted sink with the same id takes "
+        "its partitions back at once instead of waiting out the session timeout. Unique per "
+        "sink process: two sinks with one id fence each other.",
+    )
     sink_batch_rows: int = Field(default=50_000, ge=1, description="A batch closes at this size…")
     sink_batch_seconds: float = Field(default=2.0, gt=0, description="…or this age.")
 

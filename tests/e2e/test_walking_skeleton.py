@@ -122,9 +122,13 @@ def test_malformed_records_go_to_dead_letters_and_the_worker_goes_on(pipeline: P
 
     # SREs see it: the worker's dead-letter counter counts these four (and nothing else here
     # sends poison), by topic and reason.
-    metrics = urllib.request.urlopen(
-        f"http://127.0.0.1:{pipeline.settings.worker_metrics_port}/metrics", timeout=5
-    ).read().decode()
+    metrics = (
+        urllib.request.urlopen(
+            f"http://127.0.0.1:{pipeline.settings.worker_metrics_port}/metrics", timeout=5
+        )
+        .read()
+        .decode()
+    )
     counted = {
         line.split("{")[1].split("}")[0]: float(line.rsplit(" ", 1)[1])
         for line in metrics.splitlines()
