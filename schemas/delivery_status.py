@@ -49,3 +49,98 @@ def receipt_precedence(status: DeliveryStatus, occurred_at: datetime, event_id: 
     else:
         rank = 2
     return (rank, occurred_at, event_id)
+
+
+class FailureCause(StrEnum):
+    NONE = ""
+    INVALID_NUMBER = "invalid_number"
+    LANDLINE_OR_UNREACHABLE = "landline_or_unreachable"
+    CARRIER_FILTERED = "carrier_filtered"
+    BLOCKED_OR_OPTED_OUT = "blocked_or_opted_out"
+    NETWORK_FAILURE = "network_failure"
+    EXPIRED = "expired"
+    REJECTED_BY_COMPLIANCE = "rejected_by_compliance"
+    UNKNOWN = "unknown"
+
+
+S = DeliveryStatus
+# SMPP 3.4 Appendix B `stat` values; ACCEPTD is intermediate in practice (DOMAIN.md).
+SMPP_STATES: dict[str, DeliveryStatus] = {
+    "ENROUTE": S.SUBMITTED, "ACCEPTD": S.SUBMITTED, "DELIVRD": S.DELIVERED,
+    "UNDELIV": S.UNDELIVERED, "DELETED": S.UNDELIVERED, "EXPIRED": S.EXPIRED,
+    "REJECTD": S.REJECTED, "UNKNOWN": S.UNKNOWN,
+}  # fmt: skip
+# The message_state TLV (0x0427) carries 1-8 in this order and wins over the text.
+SMPP_MESSAGE_STATE_TLV = {
+    1: "ENROUTE", 2: "DELIVRD", 3: "EXPIRED", 4: "DELETED", 5: "UNDELIV", 6: "ACCEPTD",
+    7: "UNKNOWN", 8: "REJECTD",
+}  # fmt: skip
+TWILIO_STATUSES: dict[str, DeliveryStatus] = {
+    "queued": S.SUBMITTED, "accepted": S.SUBMITTED, "scheduled": S.SUBMITTED,
+    "sending": S.SUBMITTED, "sent": S.SUBMITTED, "delivered": S.DELIVERED, "read": S.DELIVERED,
+    "undelivered": S.UNDELIVERED, "partially_delivered": S.UNDELIVERED,
+    "failed": S.REJECTED,  # never left Twilio
+    "canceled": S.REJECTED,
+}  # fmt: skip
+VONAGE_STATUSES: dict[str, DeliveryStatus] = {
+    "accepted": S.SUBMITTED, "buffered": S.SUBMITTED, "delivered": S.DELIVERED,
+    "failed": S.UNDELIVERED, "expired": S.EXPIRED, "rejected": S.REJECTED, "unknown": S.UNKNOWN,
+}  # fmt: skip
+GENERIC_STATUSES: dict[str, DeliveryStatus] = {s.value: s for s in DeliveryStatus}
+
+C = FailureCause
+TWILIO_ERROR_CAUSES: dict[str, FailureCause] = {
+    "30003": C.LANDLINE_OR_UNREACHABLE, "30004": C.BLOCKED_OR_OPTED_OUT,
+    "30005": C.INVALID_NUMBER, "30006": C.LANDLINE_OR_UNREACHABLE,
+    "30007": C.CARRIER_FILTERED, "30008": C.UNKNOWN, "21610": C.BLOCKED_OR_OPTED_OUT,
+    "21211": C.INVALID_NUMBER, "21614": C.INVALID_NUMBER, "30034": C.REJECTED_BY_COMPLIANCE,
+}  # fmt: skip
+# Vonage SMS API DLR err-code (as published by Vonage; verify against their current table).
+VONAGE_ERROR_CAUSES: dict[str, FailureCause] = {
+    "1": C.UNKNOWN, "2": C.NETWORK_FAILURE, "3": C.INVALID_NUMBER,
+    "4": C.BLOCKED_OR_OPTED_OUT, "5": C.NETWORK_FAILURE, "6": C.CARRIER_FILTERED,
+    "7": C.NETWORK_FAILURE, "8": C.NETWORK_FAILURE, "9": C.INVALID_NUMBER,
+    "10": C.REJECTED_BY_COMPLIANCE, "11": C.NETWORK_FAILURE, "12": C.LANDLINE_OR_UNREACHABLE,
+    "13": C.REJECTED_BY_COMPLIANCE, "14": C.BLOCKED_OR_OPTED_OUT, "15": C.NETWORK_FAILURE,
+    "16": C.NETWORK_FAILURE, "50": C.REJECTED_BY_COMPLIANCE, "51": C.REJECTED_BY_COMPLIANCE,
+    "52": C.CARRIER_FILTERED, "53": C.BLOCKED_OR_OPTED_OUT, "54": C.REJECTED_BY_COMPLIANCE,
+    "99": C.UNKNOWN,
+}  # fmt: skip
+SMPP_STAT_CAUSES: dict[str, FailureCause] = {
+    "UNDELIV": C.NETWORK_FAILURE, "DELETED": C.NETWORK_FAILURE,
+    "EXPIRED": C.EXPIRED, "REJECTD": C.REJECTED_BY_COMPLIANCE, "UNKNOWN": C.UNKNOWN,
+}  # fmt: skip
+FAILED = frozenset({S.UNDELIVERED, S.EXPIRED, S.REJECTED})
+
+
+def _cause(status: DeliveryStatus, by_code: FailureCause | None) -> FailureCause:
+    if status not in FAILED:
+        return C.NONE
+    if status is S.EXPIRED:
+        return C.EXPIRED
+    return by_code or C.UNKNOWN
+
+
+def from_smpp(
+    stat: str | None, tlv_state: int | None = None
+) -> tuple[DeliveryStatus, FailureCause]:
+    """Canonical status of an SMPP receipt. Non-standard stats (BUFFRED, FAILED, …) → unknown."""
+    name = SMPP_MESSAGE_STATE_TLV.get(tlv_state or 0) or (stat or "").strip().upper()
+    status = SMPP_STATES.get(name, S.UNKNOWN)
+    return status, _cause(status, SMPP_STAT_CAUSES.get(name))
+
+
+def from_twilio(status: str, error_code: str | None = None) -> tuple[DeliveryStatus, FailureCause]:
+    canonical = TWILIO_STATUSES.get(status.strip().lower(), S.UNKNOWN)
+    return canonical, _cause(canonical, TWILIO_ERROR_CAUSES.get((error_code or "").strip()))
+
+
+def from_vonage(status: str, err_code: str | None = None) -> tuple[DeliveryStatus, FailureCause]:
+    canonical = VONAGE_STATUSES.get(status.strip().lower(), S.UNKNOWN)
+    code = (err_code or "").strip().lstrip("0")
+    return canonical, _cause(canonical, VONAGE_ERROR_CAUSES.get(code))
+
+
+def from_generic(status: str) -> tuple[DeliveryStatus, FailureCause]:
+    canonical = GENERIC_STATUSES.get(status.strip().lower(), S.UNKNOWN)
+    return canonical, _cause(canonical, None)
