@@ -12,7 +12,7 @@ from confluent_kafka.admin import (
     NewTopic,
 )
 
-from schemas.topics import ALL_TOPICS, TopicSpec, partitions_for
+from schemas.topics import ALL_TOPICS, changelog_topics, partitions_for
 
 
 class PartitionMismatch(RuntimeError):
@@ -28,10 +28,12 @@ class ProvisionResult:
 def provision_topics(
     bootstrap: str,
     partitions: int,
+    app_id: str,
     replication_factor: int = 1,
-    specs: tuple[TopicSpec, ...] = ALL_TOPICS,
     timeout: float = 30.0,
 ) -> ProvisionResult:
+    """Every catalogue topic, and the changelogs of the worker app `app_id`."""
+    specs = (*ALL_TOPICS, *changelog_topics(app_id))
     admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 3})
     existing = admin.list_topics(timeout=timeout).topics
     created, updated = [], []

@@ -8,7 +8,7 @@ from typing import Any
 from confluent_kafka import Producer
 
 from schemas.events import EventBase, event_to_json
-from schemas.topics import TOPIC_FOR_EVENT_TYPE
+from schemas.topics import TOPIC_FOR_EVENT_TYPE, record_key
 from smsfunnel.kafka_config import durable_producer_config
 
 
@@ -46,7 +46,7 @@ class EventProducer:
 
     def send(self, event: EventBase) -> None:
         topic = TOPIC_FOR_EVENT_TYPE[event.event_type].name  # type: ignore[attr-defined]
-        self.send_raw(topic, event.message_id.encode(), event_to_json(event))
+        self.send_raw(topic, record_key(event), event_to_json(event))
 
     def send_many(self, events: Iterable[EventBase]) -> None:
         for event in events:

@@ -19,8 +19,19 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from schemas.delivery_status import DeliveryStatus
-from schemas.events import ClickEvent, ConversionEvent, DeliveryReceiptEvent, EventBase, SendEvent
+from schemas.delivery_status import DeliveryStatus, FailureCause
+from schemas.events import (
+    ClickEvent,
+    ConversionEvent,
+    DeliveryReceiptEvent,
+    EngagementEvent,
+    EventBase,
+    InboundEvent,
+    InboundKind,
+    LandingEvent,
+    SendEvent,
+    SubscriberConversionEvent,
+)
 from schemas.privacy import hash_phone
 
 DEFAULT_START = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
@@ -34,6 +45,18 @@ VARIANT_RATES: dict[tuple[str, str], tuple[float, float]] = {
     ("winback", "B"): (0.05, 0.22),
 }
 SEGMENTS = ("vip", "lapsed", "new")
+HUMAN_UA = "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15"
+BOT_REQUESTS = (
+    ("GET", "facebookexternalhit/1.1 Facebot Twitterbot/1.0"),  # iMessage link preview
+    ("HEAD", "Mozilla/5.0"),  # carrier URL scanner
+    ("GET", "WhatsApp/2.23.20"),
+    ("GET-soon", HUMAN_UA),  # fetched on arrival, within 2 s of delivery
+)
+FAILURE_CAUSES = (
+    FailureCause.INVALID_NUMBER, FailureCause.CARRIER_FILTERED,
+    FailureCause.LANDLINE_OR_UNREACHABLE, FailureCause.NETWORK_FAILURE,
+)  # fmt: skip
+FAILED_STATUSES = (DeliveryStatus.UNDELIVERED, DeliveryStatus.REJECTED)
 FINAL_OUTCOMES: tuple[tuple[DeliveryStatus, float], ...] = (
     (DeliveryStatus.DELIVERED, 0.965),
     (DeliveryStatus.UNDELIVERED, 0.015),
@@ -49,8 +72,14 @@ class CohortTruth:
 
     sent: int = 0
     delivered: int = 0
-    clicked_messages: int = 0
-    clicks: int = 0
+    clicked_messages: int = 0  # messages with a human click (unique human clicks)
+    clicks: int = 0  # every click event, previews and scanners included
+    human_clicks: int = 0
+    landings: int = 0
+    engagements: int = 0
+    discarded_conversions: int = 0
+    opt_outs: int = 0
+    subscriber_conversions: int = 0
     converting_messages: int = 0
     conversions: int = 0
     revenue: Decimal = Decimal(0)
@@ -78,6 +107,16 @@ def _pick_status(rng: random.Random) -> DeliveryStatus:
     return FINAL_OUTCOMES[0][0]
 
 
+def _inbound(  # type: ignore[no-untyped-def]
+    rng: random.Random, account: str, recipient_hash: str, delivered_at: datetime, kind, keyword
+) -> InboundEvent:
+    return InboundEvent(
+        event_id=_uuid(rng), account=account, recipient_hash=recipient_hash, sender="72345",
+        occurred_at=delivered_at + timedelta(minutes=rng.uniform(1, 240)), kind=kind,
+        keyword=keyword,
+    )  # fmt: skip
+
+
 def generate_campaign(
     messages: int,
     *,
@@ -93,13 +132,16 @@ def generate_campaign(
     truth: dict[tuple[str, str, str], CohortTruth] = defaultdict(CohortTruth)
     events: list[EventBase] = []
 
+    subscribers = max(1, messages // 2)  # each subscriber gets about two messages
     for n in range(messages):
         campaign, variant = variants[n % len(variants)]
         ctr, cvr = VARIANT_RATES[(campaign, variant)]
         message_id = _uuid(rng)
         sent_at = start + timedelta(seconds=rng.uniform(0, hours * 3600))
-        recipient_hash, country = hash_phone(f"+1415555{n % 10000:04d}", hash_key)
+        recipient_hash, country = hash_phone(f"+1415555{rng.randrange(subscribers):04d}", hash_key)
         parts = 1 if rng.random() < 0.85 else 2
+        part_ids = tuple(f"{message_id}-p{i}" for i in range(1, parts + 1))
+        per_part_receipts = parts > 1 and rng.random() < 0.5
         cost = PRICE_PER_PART * parts
         t = truth[(account, campaign, variant)]
         t.sent += 1
@@ -119,40 +161,82 @@ def generate_campaign(
                 parts=parts,
                 cost=cost,
                 currency="USD",
+                provider_message_ids=part_ids,
+                attribution_window_hours=24 if campaign == "black-friday" else None,
                 **base,
             )  # fmt: skip
         )
         final = _pick_status(rng)
-        submitted_at = sent_at + timedelta(seconds=rng.uniform(0.2, 2))
+        cause = rng.choice(FAILURE_CAUSES) if final in FAILED_STATUSES else FailureCause.NONE
         final_at = sent_at + timedelta(seconds=rng.uniform(3, 90))
-        if rng.random() < 0.8:
-            events.append(
-                DeliveryReceiptEvent(
-                    event_id=_uuid(rng),
-                    occurred_at=submitted_at,
-                    status=DeliveryStatus.SUBMITTED,
-                    provider="demo",
-                    **base,
-                )  # fmt: skip
-            )
-        events.append(
-            DeliveryReceiptEvent(
-                event_id=_uuid(rng), occurred_at=final_at, status=final, provider="demo", **base
-            )
-        )
-        if rng.random() < 0.05:  # a stray intermediate receipt after the final one
-            events.append(
-                DeliveryReceiptEvent(
-                    event_id=_uuid(rng),
-                    occurred_at=final_at + timedelta(seconds=5),
-                    status=DeliveryStatus.SUBMITTED,
-                    provider="demo",
-                    **base,
-                )  # fmt: skip
-            )
+
+        def receipt(status, at, part="", why=FailureCause.NONE, base=base):  # type: ignore[no-untyped-def]
+            return DeliveryReceiptEvent(
+                event_id=_uuid(rng), occurred_at=at, status=status, failure_cause=why,
+                provider="demo", part_id=part, **base,
+            )  # fmt: skip
+
+        for part in part_ids if per_part_receipts else ("",):
+            if rng.random() < 0.8:
+                events.append(
+                    receipt(DeliveryStatus.SUBMITTED, sent_at + timedelta(seconds=1), part)
+                )
+            if rng.random() < 0.05:  # a stray intermediate receipt after the final one
+                events.append(
+                    receipt(DeliveryStatus.SUBMITTED, final_at + timedelta(seconds=5), part)
+                )
+        if per_part_receipts:
+            # delivered: every part delivered; otherwise one part fails, the other arrives
+            failing = rng.randrange(parts)
+            for i, part in enumerate(part_ids):
+                if final is DeliveryStatus.DELIVERED or i != failing:
+                    at = final_at - timedelta(seconds=i)
+                    events.append(receipt(DeliveryStatus.DELIVERED, at, part))
+                else:
+                    events.append(receipt(final, final_at, part, cause))
+        else:
+            events.append(receipt(final, final_at, why=cause))
         if final is not DeliveryStatus.DELIVERED:
             continue
         t.delivered += 1
+        # Link previews and scanners: recorded, never human.
+        if rng.random() < 0.15:
+            t.clicks += 1
+            bot = rng.choice(BOT_REQUESTS)
+            at = final_at + timedelta(
+                seconds=rng.uniform(0.1, 1.5) if bot[0] == "GET-soon" else rng.uniform(2, 600)
+            )
+            events.append(
+                ClickEvent(
+                    event_id=_uuid(rng),
+                    occurred_at=at,
+                    click_id=_uuid(rng),
+                    link_id="offer",
+                    method="HEAD" if bot[0] == "HEAD" else "GET",
+                    user_agent=bot[1],
+                    **base,
+                )  # fmt: skip
+            )
+        if rng.random() < 0.01:  # an opt-out reply
+            t.opt_outs += 1
+            events.append(
+                _inbound(rng, account, recipient_hash, final_at, InboundKind.OPT_OUT, "STOP")
+            )
+        elif rng.random() < 0.02:
+            events.append(_inbound(rng, account, recipient_hash, final_at, InboundKind.REPLY, ""))
+        if rng.random() < 0.01:  # bought in store, matched on the phone number
+            t.subscriber_conversions += 1
+            events.append(
+                SubscriberConversionEvent(
+                    event_id=_uuid(rng),
+                    account=account,
+                    recipient_hash=recipient_hash,
+                    occurred_at=final_at + timedelta(hours=rng.uniform(1, 48)),
+                    order_id=f"store-{_uuid(rng)}",
+                    amount=Decimal(rng.randrange(500, 9000)) / 100,
+                    currency="USD",
+                )  # fmt: skip
+            )
         if rng.random() >= ctr:
             continue
         t.clicked_messages += 1
@@ -162,33 +246,62 @@ def generate_campaign(
             click_id = _uuid(rng)
             click_ids.append(click_id)
             t.clicks += 1
+            t.human_clicks += 1
             events.append(
                 ClickEvent(
                     event_id=_uuid(rng),
                     occurred_at=first_click + timedelta(minutes=17 * k),
                     click_id=click_id,
                     link_id="offer",
-                    user_agent="Mozilla/5.0",
+                    user_agent=HUMAN_UA,
                     **base,
                 )  # fmt: skip
             )
+        if rng.random() < 0.85:
+            t.landings += 1
+            events.append(
+                LandingEvent(
+                    event_id=_uuid(rng),
+                    occurred_at=first_click + timedelta(seconds=2),
+                    click_id=click_ids[0],
+                    **base,
+                )  # fmt: skip
+            )
+            if rng.random() < 0.4:
+                t.engagements += 1
+                events.append(
+                    EngagementEvent(
+                        event_id=_uuid(rng),
+                        occurred_at=first_click + timedelta(seconds=40),
+                        click_id=click_ids[0],
+                        name="add_to_cart",
+                        **base,
+                    )  # fmt: skip
+                )
         if rng.random() >= cvr:
             continue
         amount = Decimal(rng.randrange(1000, 20000)) / 100
         t.converting_messages += 1
         t.conversions += 1
         t.revenue += amount
-        events.append(
-            ConversionEvent(
-                event_id=_uuid(rng),
-                occurred_at=first_click + timedelta(hours=rng.uniform(0.1, 30)),
-                order_id=f"order-{_uuid(rng)}",
-                click_id=click_ids[0],
-                amount=amount,
-                currency="USD",
-                **base,
+        converted_at = first_click + timedelta(hours=rng.uniform(0.1, 30))
+        order_id = f"order-{_uuid(rng)}"
+
+        def conversion(at, order, value, base=base, click=click_ids[0]):  # type: ignore[no-untyped-def]
+            return ConversionEvent(
+                event_id=_uuid(rng), occurred_at=at, order_id=order, click_id=click,
+                amount=value, currency="USD", **base,
             )  # fmt: skip
-        )
+
+        events.append(conversion(converted_at, order_id, amount))
+        if rng.random() < 0.1:  # the same order reported again by a second source: counts once
+            t.discarded_conversions += 1
+            events.append(conversion(converted_at + timedelta(minutes=3), order_id, amount))
+        if rng.random() < 0.05:  # a second purchase through the same click: one per click+name
+            t.discarded_conversions += 1
+            events.append(
+                conversion(converted_at + timedelta(hours=1), f"order-{_uuid(rng)}", amount)
+            )
 
     distinct = len(events)
     duplicates = [e for e in events if rng.random() < duplicate_rate]

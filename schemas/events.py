@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
+from enum import StrEnum
 from typing import Annotated, Literal
 
 import orjson
@@ -19,10 +20,9 @@ from pydantic import (
     ConfigDict,
     Field,
     TypeAdapter,
-    field_validator,
 )
 
-from schemas.delivery_status import DeliveryStatus
+from schemas.delivery_status import DeliveryStatus, FailureCause
 from schemas.privacy import RECIPIENT_HASH_PATTERN, looks_like_phone_number
 
 
@@ -43,48 +43,82 @@ class EventBase(BaseModel):
     event_id: Id
     account: Id
     occurred_at: UtcDatetime
+
+
+class MessageEventBase(EventBase):
+    """An event that names its message (the join's key)."""
+
     message_id: Id
 
 
-class SendEvent(EventBase):
+def _hashed_not_raw(value: str) -> str:
+    if RECIPIENT_HASH_PATTERN.match(value):
+        return value
+    if looks_like_phone_number(value):
+        raise ValueError("raw phone numbers are not accepted: send the keyed hash")
+    raise ValueError("must be 64 lowercase hex characters (HMAC-SHA256)")
+
+
+RecipientHash = Annotated[
+    str,
+    AfterValidator(_hashed_not_raw),
+    Field(description="keyed HMAC-SHA256 of the E.164 number, 64 hex"),
+]
+
+
+class SendEvent(MessageEventBase):
     event_type: Literal["send"] = "send"
     campaign: Id
     variant: Label = ""
     segment: Label = ""
     sender: Id
-    recipient_hash: str = Field(description="keyed HMAC-SHA256 of the E.164 number, 64 hex")
+    recipient_hash: RecipientHash
     country: Annotated[str, Field(pattern=r"^[A-Z]{2}$")]
     carrier: Label = ""
     parts: int = Field(default=1, ge=1, le=255)
     cost: Money = Decimal(0)
     currency: Currency = "USD"
-    provider_message_ids: tuple[Id, ...] = ()
-
-    @field_validator("recipient_hash")
-    @classmethod
-    def _hashed_not_raw(cls, value: str) -> str:
-        if RECIPIENT_HASH_PATTERN.match(value):
-            return value
-        if looks_like_phone_number(value):
-            raise ValueError("raw phone numbers are not accepted: send the keyed hash")
-        raise ValueError("must be 64 lowercase hex characters (HMAC-SHA256)")
+    provider_message_ids: tuple[Id, ...] = Field(
+        default=(), description="the provider's id of each SMS part, when known at send time"
+    )
+    attribution_window_hours: int | None = Field(
+        default=None, ge=1, le=24 * 90, description="this campaign's window; None: the default"
+    )
 
 
-class DeliveryReceiptEvent(EventBase):
+class DeliveryReceiptEvent(MessageEventBase):
     event_type: Literal["delivery_receipt"] = "delivery_receipt"
     status: DeliveryStatus
+    failure_cause: FailureCause = FailureCause.NONE
     provider: Label = ""
     error_code: Label = ""
+    part_id: Label = Field(default="", description="provider id of the SMS part, multipart only")
 
 
-class ClickEvent(EventBase):
+class ClickEvent(MessageEventBase):
     event_type: Literal["click"] = "click"
     click_id: Id
     link_id: Label = ""
+    method: Literal["GET", "HEAD"] = "GET"
     user_agent: Annotated[str, Field(max_length=1000)] = ""
 
 
-class ConversionEvent(EventBase):
+class LandingEvent(MessageEventBase):
+    """The landing page loaded (a beacon from the page, carrying the click id)."""
+
+    event_type: Literal["landing"] = "landing"
+    click_id: Label = ""
+
+
+class EngagementEvent(MessageEventBase):
+    """Add-to-cart, form fill and the like, after landing."""
+
+    event_type: Literal["engagement"] = "engagement"
+    click_id: Label = ""
+    name: Id
+
+
+class ConversionEvent(MessageEventBase):
     event_type: Literal["conversion"] = "conversion"
     order_id: Id
     click_id: Label = ""
@@ -93,8 +127,58 @@ class ConversionEvent(EventBase):
     currency: Currency
 
 
+class SubscriberConversionEvent(EventBase):
+    """A conversion known only by its subscriber (no click id, e.g. an in-store purchase
+    matched on phone number): attributed to that subscriber's SMS touches."""
+
+    event_type: Literal["subscriber_conversion"] = "subscriber_conversion"
+    recipient_hash: RecipientHash
+    order_id: Id
+    name: Label = "purchase"
+    amount: Money
+    currency: Currency
+
+
+class InboundKind(StrEnum):
+    OPT_OUT = "opt_out"
+    OPT_IN = "opt_in"
+    HELP = "help"
+    REPLY = "reply"
+
+
+class InboundEvent(EventBase):
+    """An SMS from the subscriber to one of our senders. The body is not kept (personal data):
+    the edge classifies it and keeps only the kind and a matched keyword."""
+
+    event_type: Literal["inbound"] = "inbound"
+    recipient_hash: RecipientHash
+    sender: Id
+    kind: InboundKind
+    keyword: Label = ""
+    needs_review: bool = False
+
+
+MessageEvent = Annotated[
+    SendEvent
+    | DeliveryReceiptEvent
+    | ClickEvent
+    | LandingEvent
+    | EngagementEvent
+    | ConversionEvent,
+    Field(discriminator="event_type"),
+]
+SubscriberEvent = Annotated[
+    SubscriberConversionEvent | InboundEvent, Field(discriminator="event_type")
+]
 Event = Annotated[
-    SendEvent | DeliveryReceiptEvent | ClickEvent | ConversionEvent,
+    SendEvent
+    | DeliveryReceiptEvent
+    | ClickEvent
+    | LandingEvent
+    | EngagementEvent
+    | ConversionEvent
+    | SubscriberConversionEvent
+    | InboundEvent,
     Field(discriminator="event_type"),
 ]
 _EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
@@ -103,6 +187,11 @@ _EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
 def parse_event(payload: bytes | str) -> Event:
     """Parse one wire record. Raises pydantic.ValidationError naming the offending field."""
     return _EVENT_ADAPTER.validate_json(payload)
+
+
+def subscriber_key(account: str, recipient_hash: str) -> bytes:
+    """Kafka key of the subscriber-keyed topics (the attribution stage's partitioning)."""
+    return f"{account}|{recipient_hash}".encode()
 
 
 def event_to_json(event: EventBase) -> bytes:

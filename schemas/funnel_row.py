@@ -14,7 +14,7 @@ from decimal import Decimal
 import orjson
 from pydantic import BaseModel, ConfigDict
 
-from schemas.delivery_status import DeliveryStatus
+from schemas.delivery_status import DeliveryStatus, FailureCause
 
 
 class FunnelRow(BaseModel):
@@ -28,6 +28,7 @@ class FunnelRow(BaseModel):
     variant: str = ""
     segment: str = ""
     sender: str = ""
+    recipient_hash: str = ""  # keyed hash, never the number
     country: str = ""
     carrier: str = ""
     sent_at: datetime | None = None
@@ -36,10 +37,16 @@ class FunnelRow(BaseModel):
     cost_currency: str = ""
     delivery_status: DeliveryStatus | None = None
     delivery_status_at: datetime | None = None
+    failure_cause: FailureCause = FailureCause.NONE
     receipts: int = 0
-    clicks: int = 0
+    clicks: int = 0  # every distinct click, previews and scanners included
+    human_clicks: int = 0
     first_click_at: datetime | None = None
-    conversions: int = 0
+    first_human_click_at: datetime | None = None
+    landings: int = 0
+    engagements: int = 0
+    conversions: int = 0  # after dedup: one per order id, one per (click id, name)
+    discarded_conversions: int = 0
     revenue: dict[str, Decimal] = {}
     first_event_at: datetime
     last_event_at: datetime

@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from schemas.events import EventBase, MessageEventBase, subscriber_key
+
 DAY_MS = 24 * 3600 * 1000
 
 # librdkafka's default partitioner (consistent_random, CRC32) differs from the Java client's
@@ -37,8 +39,33 @@ DELIVERY_RECEIPTS = TopicSpec(
     "smsfunnel.delivery-receipts", "message_id", "carrier delivery receipts, canonical status"
 )
 CLICKS = TopicSpec("smsfunnel.clicks", "message_id", "tracked-link clicks, resolved to a message")
+LANDINGS = TopicSpec("smsfunnel.landings", "message_id", "landing-page loads (page beacon)")
+ENGAGEMENTS = TopicSpec(
+    "smsfunnel.engagements", "message_id", "add-to-cart, form fills and the like after landing"
+)
 CONVERSIONS = TopicSpec(
     "smsfunnel.conversions", "message_id", "conversion postbacks, resolved to a message"
+)
+# The attribution stage is keyed by subscriber ("<account>|<recipient hash>"): its inputs are
+# co-partitioned with each other (not with the per-message topics).
+SUBSCRIBER_CONVERSIONS = TopicSpec(
+    "smsfunnel.subscriber-conversions", "subscriber", "conversions known only by subscriber"
+)
+INBOUND = TopicSpec("smsfunnel.inbound", "subscriber", "inbound SMS: opt-out, opt-in, help, reply")
+SUBSCRIBER_ACTIVITY = TopicSpec(
+    "smsfunnel.subscriber-activity",
+    "subscriber",
+    "re-key stage: the join's touches (deliveries, clicks) and message conversions, by subscriber",
+)
+ATTRIBUTION_CREDITS = TopicSpec(
+    "smsfunnel.attribution-credits",
+    "subscriber",
+    "versioned credit sets: per conversion, every model's credits to its touches",
+)
+MESSAGE_RESPONSES = TopicSpec(
+    "smsfunnel.message-responses",
+    "subscriber",
+    "replies and opt-outs attributed to the message they answer",
 )
 FUNNEL_ROWS = TopicSpec(
     "smsfunnel.funnel-rows",
@@ -53,16 +80,60 @@ DEAD_LETTERS = TopicSpec(
     copartitioned=False,
 )
 
-JOIN_INPUTS: tuple[TopicSpec, ...] = (SENDS, DELIVERY_RECEIPTS, CLICKS, CONVERSIONS)
-ALL_TOPICS: tuple[TopicSpec, ...] = (*JOIN_INPUTS, FUNNEL_ROWS, DEAD_LETTERS)
+JOIN_INPUTS: tuple[TopicSpec, ...] = (
+    SENDS, DELIVERY_RECEIPTS, CLICKS, LANDINGS, ENGAGEMENTS, CONVERSIONS,
+)  # fmt: skip
+ATTRIBUTION_INPUTS: tuple[TopicSpec, ...] = (SUBSCRIBER_ACTIVITY, SUBSCRIBER_CONVERSIONS, INBOUND)
+SINK_INPUTS: tuple[TopicSpec, ...] = (
+    FUNNEL_ROWS, ATTRIBUTION_CREDITS, MESSAGE_RESPONSES, DEAD_LETTERS,
+)  # fmt: skip
+ALL_TOPICS: tuple[TopicSpec, ...] = (
+    *JOIN_INPUTS, SUBSCRIBER_CONVERSIONS, INBOUND, SUBSCRIBER_ACTIVITY, ATTRIBUTION_CREDITS,
+    MESSAGE_RESPONSES, FUNNEL_ROWS, DEAD_LETTERS,
+)  # fmt: skip
 DEAD_LETTER_PARTITIONS = 3
 
 TOPIC_FOR_EVENT_TYPE: dict[str, TopicSpec] = {
     "send": SENDS,
     "delivery_receipt": DELIVERY_RECEIPTS,
     "click": CLICKS,
+    "landing": LANDINGS,
+    "engagement": ENGAGEMENTS,
     "conversion": CONVERSIONS,
+    "subscriber_conversion": SUBSCRIBER_CONVERSIONS,
+    "inbound": INBOUND,
 }
+
+
+def record_key(event: EventBase) -> bytes:
+    """The Kafka key an input event is produced with: what its topic is partitioned by."""
+    if isinstance(event, MessageEventBase):
+        return event.message_id.encode()
+    return subscriber_key(event.account, event.recipient_hash)  # type: ignore[attr-defined]
+
+
+# Faust tables of the worker app, and their changelog topics. The catalogue creates these
+# before any worker starts: when Faust declares them itself at startup, its metadata cache can
+# miss a topic it just created and the agent crashes in a loop with PartitionsMismatch
+# ("changelog topic … has 0 partitions"; the robinhood/faust#728 family).
+MESSAGE_STATE_TABLE = "message-state"
+SUBSCRIBER_STATE_TABLE = "subscriber-state"
+
+
+def changelog_topics(app_id: str) -> tuple[TopicSpec, ...]:
+    return tuple(
+        TopicSpec(
+            f"{app_id}-{table}-changelog",
+            key,
+            f"changelog of the worker's {table} table (Faust)",
+            retention_ms=-1,
+            cleanup_policy="compact",
+        )
+        for table, key in (
+            (MESSAGE_STATE_TABLE, "account + message id"),
+            (SUBSCRIBER_STATE_TABLE, "subscriber"),
+        )
+    )
 
 
 def partitions_for(spec: TopicSpec, copartitioned_count: int) -> int:

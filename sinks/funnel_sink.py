@@ -29,9 +29,15 @@ from clickhouse_connect.driver.client import Client
 from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
 from pydantic import ValidationError
 
+from schemas.attribution_credit import ConversionCredits, MessageResponse
 from schemas.dead_letter import DeadLetter
 from schemas.funnel_row import FunnelRow
-from schemas.topics import DEAD_LETTERS, FUNNEL_ROWS
+from schemas.topics import (
+    ATTRIBUTION_CREDITS,
+    DEAD_LETTERS,
+    MESSAGE_RESPONSES,
+    SINK_INPUTS,
+)
 from sinks import metrics
 from sinks.failpoints import failpoint
 from smsfunnel.kafka_config import consumer_config
@@ -43,9 +49,20 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 FUNNEL_COLUMNS = [
     "account", "message_id", "version", "has_send", "campaign", "variant", "segment", "sender",
-    "country", "carrier", "sent_at", "send_hour", "parts", "cost", "cost_currency",
-    "delivery_status", "delivery_status_at", "receipts", "clicks", "first_click_at",
-    "conversions", "revenue", "first_event_at", "last_event_at",
+    "recipient_hash", "country", "carrier", "sent_at", "send_hour", "parts", "cost",
+    "cost_currency", "delivery_status", "delivery_status_at", "failure_cause", "receipts",
+    "clicks", "human_clicks", "first_click_at", "first_human_click_at", "landings",
+    "engagements", "conversions", "discarded_conversions", "revenue", "first_event_at",
+    "last_event_at",
+]  # fmt: skip
+CREDIT_COLUMNS = [
+    "account", "recipient_hash", "order_id", "model", "version", "conversion_event_id",
+    "source_message_id", "name", "converted_at", "amount", "currency", "touch_ids",
+    "touch_kinds", "message_ids", "campaigns", "touched_at", "weights",
+]  # fmt: skip
+RESPONSE_COLUMNS = [
+    "account", "recipient_hash", "message_id", "sender", "version", "opt_outs",
+    "first_opt_out_at", "opt_ins", "help_requests", "replies", "first_response_at",
 ]  # fmt: skip
 DEAD_LETTER_COLUMNS = [
     "stage", "source_topic", "source_partition", "source_offset", "key_b64", "payload_b64",
@@ -62,11 +79,29 @@ def send_hour(row: FunnelRow) -> datetime:
 def funnel_columns(row: FunnelRow) -> list[object]:
     return [
         row.account, row.message_id, row.version, row.has_send, row.campaign, row.variant,
-        row.segment, row.sender, row.country, row.carrier, row.sent_at, send_hour(row),
-        row.parts, row.cost, row.cost_currency,
+        row.segment, row.sender, row.recipient_hash, row.country, row.carrier, row.sent_at,
+        send_hour(row), row.parts, row.cost, row.cost_currency,
         row.delivery_status.value if row.delivery_status else "", row.delivery_status_at,
-        row.receipts, row.clicks, row.first_click_at, row.conversions, row.revenue,
-        row.first_event_at, row.last_event_at,
+        row.failure_cause.value, row.receipts, row.clicks, row.human_clicks, row.first_click_at,
+        row.first_human_click_at, row.landings, row.engagements, row.conversions,
+        row.discarded_conversions, row.revenue, row.first_event_at, row.last_event_at,
+    ]  # fmt: skip
+
+
+def credit_columns(c: ConversionCredits) -> list[object]:
+    return [
+        c.account, c.recipient_hash, c.order_id, c.model.value, c.version,
+        c.conversion_event_id, c.source_message_id, c.name, c.converted_at, c.amount,
+        c.currency, [x.touch_id for x in c.credits], [x.kind for x in c.credits],
+        [x.message_id for x in c.credits], [x.campaign for x in c.credits],
+        [x.touched_at for x in c.credits], [x.weight for x in c.credits],
+    ]  # fmt: skip
+
+
+def response_columns(r: MessageResponse) -> list[object]:
+    return [
+        r.account, r.recipient_hash, r.message_id, r.sender, r.version, r.opt_outs,
+        r.first_opt_out_at, r.opt_ins, r.help_requests, r.replies, r.first_response_at,
     ]  # fmt: skip
 
 
@@ -78,21 +113,28 @@ def dead_letter_columns(d: DeadLetter) -> list[object]:
 
 
 AGGREGATE_SQL = """
-INSERT INTO funnel_hourly
+INSERT INTO funnel_hourly (
+    account, campaign, variant, segment, send_hour, sent, delivered, undelivered, expired,
+    rejected, unknown, pending, clicks, human_clicks, clicked_messages, landings, engagements,
+    converting_messages, conversions, revenue, cost, computed_at
+)
 SELECT
-    -- positional: no aliases, since an alias named like a column (clicks, revenue, …) would
-    -- shadow it inside the other aggregates (ClickHouse resolves aliases query-wide)
+    -- no aliases: one named like a column (clicks, revenue, …) would shadow it inside the other
+    -- aggregates (ClickHouse resolves aliases query-wide)
     account, campaign, variant, segment, send_hour,
-    count(),                                    -- sent
+    count(),
     countIf(delivery_status = 'delivered'),
     countIf(delivery_status = 'undelivered'),
     countIf(delivery_status = 'expired'),
     countIf(delivery_status = 'rejected'),
     countIf(delivery_status = 'unknown'),
-    countIf(delivery_status IN ('', 'submitted')),  -- pending
+    countIf(delivery_status IN ('', 'submitted')),
     sum(clicks),
-    countIf(clicks > 0),                        -- clicked_messages
-    countIf(conversions > 0),                   -- converting_messages
+    sum(human_clicks),
+    countIf(human_clicks > 0),
+    sum(landings),
+    sum(engagements),
+    countIf(conversions > 0),
     sum(conversions),
     sumMap(revenue),
     sumMap(map(cost_currency, cost)),
@@ -107,6 +149,8 @@ GROUP BY account, campaign, variant, segment, send_hour
 @dataclass
 class Batch:
     rows: dict[tuple[str, str], FunnelRow] = field(default_factory=dict)
+    credits: dict[tuple[str, str, str, str], ConversionCredits] = field(default_factory=dict)
+    responses: dict[tuple[str, str, str, str], MessageResponse] = field(default_factory=dict)
     dead_letters: list[DeadLetter] = field(default_factory=list)
     offsets: dict[tuple[str, int], tuple[int, int]] = field(default_factory=dict)
     records: int = 0
@@ -123,6 +167,22 @@ class Batch:
         current = self.rows.get(key)
         if current is None or row.version >= current.version:
             self.rows[key] = row
+
+    def add_credits(self, c: ConversionCredits) -> None:
+        key = (c.account, c.recipient_hash, c.order_id, c.model.value)
+        current = self.credits.get(key)
+        if current is None or c.version >= current.version:
+            self.credits[key] = c
+
+    def add_response(self, r: MessageResponse) -> None:
+        key = (r.account, r.recipient_hash, r.message_id, r.sender)
+        current = self.responses.get(key)
+        if current is None or r.version >= current.version:
+            self.responses[key] = r
+
+    @property
+    def empty(self) -> bool:
+        return not (self.rows or self.credits or self.responses or self.dead_letters)
 
     def token(self, table: str) -> str:
         ranges = ",".join(f"{t}:{p}:{a}-{b}" for (t, p), (a, b) in sorted(self.offsets.items()))
@@ -148,7 +208,7 @@ class FunnelSink:
 
     def run(self) -> None:
         self.consumer.subscribe(
-            [FUNNEL_ROWS.name, DEAD_LETTERS.name],
+            [spec.name for spec in SINK_INPUTS],
             on_assign=lambda _, parts: log.info("assigned %d partitions", len(parts)),
             on_revoke=lambda _, parts: log.info("revoked %d partitions", len(parts)),
         )
@@ -180,8 +240,13 @@ class FunnelSink:
         batch.track(msg)
         payload = msg.value() or b""
         try:
-            if msg.topic() == DEAD_LETTERS.name:
+            topic = msg.topic()
+            if topic == DEAD_LETTERS.name:
                 batch.dead_letters.append(DeadLetter.from_json(payload))
+            elif topic == ATTRIBUTION_CREDITS.name:
+                batch.add_credits(ConversionCredits.from_json(payload))
+            elif topic == MESSAGE_RESPONSES.name:
+                batch.add_response(MessageResponse.from_json(payload))
             else:
                 batch.add_row(FunnelRow.from_json(payload))
         except (ValidationError, ValueError) as exc:
@@ -207,6 +272,12 @@ class FunnelSink:
                 rows = [funnel_columns(r) for r in batch.rows.values()]
                 self._insert("funnel_rows", rows, FUNNEL_COLUMNS, batch)
                 self._recompute_aggregates(batch.rows.values())
+            if batch.credits:
+                rows = [credit_columns(c) for c in batch.credits.values()]
+                self._insert("attribution_credits", rows, CREDIT_COLUMNS, batch)
+            if batch.responses:
+                rows = [response_columns(r) for r in batch.responses.values()]
+                self._insert("message_responses", rows, RESPONSE_COLUMNS, batch)
             if batch.dead_letters:
                 rows = [dead_letter_columns(d) for d in batch.dead_letters]
                 self._insert("dead_letters", rows, DEAD_LETTER_COLUMNS, batch)
@@ -218,8 +289,10 @@ class FunnelSink:
         metrics.RECORDS.inc(batch.records)
         metrics.FLUSH_SECONDS.observe(elapsed)
         log.info(
-            "batch committed: %d records, %d rows, %d dead letters in %.3fs",
-            batch.records, len(batch.rows), len(batch.dead_letters), elapsed,
+            "batch committed: %d records, %d rows, %d credit sets, %d responses, "
+            "%d dead letters in %.3fs",
+            batch.records, len(batch.rows), len(batch.credits), len(batch.responses),
+            len(batch.dead_letters), elapsed,
         )  # fmt: skip
 
     def _insert(self, table: str, rows: list[list[object]], columns: list[str], b: Batch) -> None:

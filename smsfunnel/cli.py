@@ -79,7 +79,7 @@ def topics_provision() -> None:
     from infra.topics import provision_topics
 
     settings = get_settings()
-    result = provision_topics(settings.bootstrap_servers(), settings.partitions)
+    result = provision_topics(settings.bootstrap_servers(), settings.partitions, settings.worker_id)
     console.print(f"created: {result.created or 'none'}; updated: {result.updated or 'none'}")
 
 

@@ -15,9 +15,8 @@ from infra.local_kafka import LocalKafka, free_port
 from infra.topics import provision_topics
 from producers.kafka_producer import EventProducer
 from producers.workload import Workload, generate_campaign
-from schemas.topics import DEAD_LETTERS, FUNNEL_ROWS, JOIN_INPUTS
 from sinks.query_client import DirectQuery
-from smsfunnel.drain import wait_until_drained
+from smsfunnel.drain import pipeline_stages, wait_until_drained
 from smsfunnel.processes import settings_env, spawn_service, stop_service
 from smsfunnel.report import VariantSummary, campaign_summary, render
 from smsfunnel.settings import Settings
@@ -74,7 +73,7 @@ def run_demo(
             bootstrap = local.start().address
     timings["kafka up"] = time.monotonic() - started
     console.print(f"Kafka at {bootstrap}")
-    provision_topics(bootstrap, settings.partitions)
+    provision_topics(bootstrap, settings.partitions, settings.worker_id)
 
     # Free ports for this run's services, so a demo never collides with another.
     settings = settings.model_copy(
@@ -108,10 +107,7 @@ def run_demo(
             progress.update(task, completed=len(workload.events))
         timings["produce"] = time.monotonic() - produce_started
 
-        stages = [
-            (settings.worker_id, [spec.name for spec in JOIN_INPUTS]),
-            (settings.sink_group, [FUNNEL_ROWS.name, DEAD_LETTERS.name]),
-        ]
+        stages = pipeline_stages(settings.worker_id, settings.sink_group)
         with console.status("Waiting for the join and the sink to catch up…") as status:
 
             def show(group: str, lag: int) -> None:

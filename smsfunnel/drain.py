@@ -5,8 +5,10 @@ Why this is a sound "everything is in ClickHouse" condition:
   2. the join (Faust, at-least-once) flushes its output before committing input offsets, so
      once it has committed up to the inputs' ends, every funnel row it will emit is on the
      funnel-rows topic;
-  3. the sink commits only after ClickHouse acknowledged, so once it has committed up to the
-     funnel-rows' (and dead letters') ends, every row is in ClickHouse.
+  3. the same holds for the attribution stage, whose input (subscriber activity) the join
+     writes: once the join is done, that topic's end is final;
+  4. the sink commits only after ClickHouse acknowledged, so once it has committed up to its
+     inputs' ends, every row is in ClickHouse.
 """
 
 from __future__ import annotations
@@ -16,6 +18,17 @@ from collections.abc import Callable, Sequence
 
 from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, TopicPartition
 from confluent_kafka.admin import AdminClient
+
+
+def pipeline_stages(worker_group: str, sink_group: str) -> list[tuple[str, list[str]]]:
+    """The consumer groups and topics to wait on, in pipeline order."""
+    from schemas.topics import ATTRIBUTION_INPUTS, JOIN_INPUTS, SINK_INPUTS
+
+    return [
+        (worker_group, [s.name for s in JOIN_INPUTS]),
+        (worker_group, [s.name for s in ATTRIBUTION_INPUTS]),
+        (sink_group, [s.name for s in SINK_INPUTS]),
+    ]
 
 
 def log_end_offsets(bootstrap: str, topics: Sequence[str]) -> dict[tuple[str, int], int]:

@@ -36,6 +36,10 @@ class Settings(BaseSettings):
         default=SecretStr("smsfunnel-demo-key-change-me"),
         description="Secret of the keyed hash applied to phone numbers at the edge.",
     )
+    view_through: bool = Field(
+        default=False, description="Credit deliveries as touches too (view-through attribution)."
+    )
+    half_life_hours: int = Field(default=168, ge=1, description="Time-decay model half-life.")
     worker_id: str = Field(default="smsfunnel-worker", description="Faust app id = consumer group.")
     worker_metrics_port: int = Field(default=9101, description="Prometheus /metrics of the worker.")
     sink_group: str = Field(default="smsfunnel-sink")

@@ -18,15 +18,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Context, Decimal
-from enum import StrEnum
 
+from schemas.attribution_credit import AttributionModel
 
-class Model(StrEnum):
-    LAST_CLICK = "last_click"
-    FIRST_CLICK = "first_click"
-    LINEAR = "linear"
-    TIME_DECAY = "time_decay"
-    POSITION_BASED = "position_based"
+Model = AttributionModel  # the vocabulary lives in schemas/, with the records that name it
 
 
 CREDIT_PLACES = 20

@@ -21,21 +21,50 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import faust
 from pydantic import ValidationError
 
 from schemas.dead_letter import DeadLetter
-from schemas.events import Event, parse_event
-from schemas.topics import DEAD_LETTERS, FUNNEL_ROWS, JOIN_INPUTS
+from schemas.events import (
+    InboundEvent,
+    MessageEventBase,
+    SubscriberConversionEvent,
+    parse_event,
+    subscriber_key,
+)
+from schemas.subscriber_activity import SubscriberSnapshot
+from schemas.topics import (
+    ATTRIBUTION_CREDITS,
+    ATTRIBUTION_INPUTS,
+    DEAD_LETTERS,
+    FUNNEL_ROWS,
+    JOIN_INPUTS,
+    MESSAGE_RESPONSES,
+    MESSAGE_STATE_TABLE,
+    SUBSCRIBER_ACTIVITY,
+    SUBSCRIBER_STATE_TABLE,
+)
 from smsfunnel.settings import Settings
 from stream_processors import metrics
-from stream_processors.message_state import MessageState, apply_event, funnel_row, state_key
+from stream_processors.message_state import (
+    MessageState,
+    apply_event,
+    funnel_row,
+    state_key,
+    subscriber_snapshot,
+)
+from stream_processors.subscriber_state import (
+    SubscriberState,
+    apply_snapshot,
+    apply_subscriber_event,
+    credit_sets,
+    responses,
+)
 
 log = logging.getLogger(__name__)
-
-STAGE = "join"
 
 
 def _reason(exc: Exception) -> str:
@@ -54,16 +83,48 @@ class WrongPartitionKey(ValueError):
     """The record's key is not its message id: it may sit on the wrong partition for the join."""
 
 
-def validate_record(key: bytes | None, value: bytes | None) -> Event:
-    """Parse an input record and check it is keyed as the join requires."""
+class WrongTopic(ValueError):
+    """A valid event on a topic that does not carry its type."""
+
+
+def validate_message_record(key: bytes | None, value: bytes | None) -> MessageEventBase:
+    """Parse a join input record and check it is keyed as the join requires."""
     if value is None:
         raise ValueError("empty record value")
     event = parse_event(value)
+    if not isinstance(event, MessageEventBase):
+        raise WrongTopic(f"a {event.event_type} event does not belong on a per-message topic")
     if key != event.message_id.encode():
         raise WrongPartitionKey(
             f"record key {key!r} is not the event's message_id {event.message_id!r}"
         )
     return event
+
+
+def validate_subscriber_record(
+    topic: str, key: bytes | None, value: bytes | None
+) -> SubscriberSnapshot | SubscriberConversionEvent | InboundEvent:
+    """Parse an attribution input record and check it is keyed by its subscriber."""
+    if value is None:
+        raise ValueError("empty record value")
+    item: SubscriberSnapshot | SubscriberConversionEvent | InboundEvent
+    if topic == SUBSCRIBER_ACTIVITY.name:
+        item = SubscriberSnapshot.from_json(value)
+    else:
+        event = parse_event(value)
+        if not isinstance(event, SubscriberConversionEvent | InboundEvent):
+            raise WrongTopic(f"a {event.event_type} event does not belong on {topic}")
+        item = event
+    expected = subscriber_key(item.account, item.recipient_hash)
+    if key != expected:
+        raise WrongPartitionKey(f"record key {key!r} is not the subscriber key {expected!r}")
+    return item
+
+
+def changed_content(before: list[Any], after: list[Any]) -> list[Any]:
+    """The records of `after` whose content (all but the version) is not in `before`."""
+    old = {r.model_copy(update={"version": 0}).to_json() for r in before if r is not None}
+    return [r for r in after if r.model_copy(update={"version": 0}).to_json() not in old]
 
 
 def create_app(settings: Settings, bootstrap: str | None = None) -> faust.App:
@@ -84,18 +145,26 @@ def create_app(settings: Settings, bootstrap: str | None = None) -> faust.App:
     raw: dict[str, Any] = {"key_type": bytes, "value_type": bytes}
     raw |= {"key_serializer": "raw", "value_serializer": "raw"}
     inputs = app.topic(*(spec.name for spec in JOIN_INPUTS), **raw)
+    subscriber_inputs = app.topic(*(spec.name for spec in ATTRIBUTION_INPUTS), **raw)
     rows_topic = app.topic(FUNNEL_ROWS.name, **raw)
+    activity_topic = app.topic(SUBSCRIBER_ACTIVITY.name, **raw)
+    credits_topic = app.topic(ATTRIBUTION_CREDITS.name, **raw)
+    responses_topic = app.topic(MESSAGE_RESPONSES.name, **raw)
     dead_letter_topic = app.topic(DEAD_LETTERS.name, **raw)
     states = app.Table(
-        "message-state",
+        MESSAGE_STATE_TABLE,
         partitions=settings.partitions,
         key_type=bytes,  # bytes -> the "raw" codec: we own the state format (MessageState)
         value_type=bytes,
     )
+    subscribers = app.Table(
+        SUBSCRIBER_STATE_TABLE, partitions=settings.partitions, key_type=bytes, value_type=bytes
+    )
+    half_life = Decimal(settings.half_life_hours)
 
-    async def dead_letter(message: Any, exc: Exception) -> None:
+    async def dead_letter(message: Any, exc: Exception, stage: str) -> None:
         record = DeadLetter(
-            stage=STAGE,
+            stage=stage,
             source_topic=message.topic,
             source_partition=message.partition,
             source_offset=message.offset,
@@ -119,13 +188,14 @@ def create_app(settings: Settings, bootstrap: str | None = None) -> faust.App:
         async for event in stream.events():
             message = event.message
             try:
-                parsed = validate_record(message.key, message.value)
+                parsed = validate_message_record(message.key, message.value)
             except (ValidationError, ValueError) as exc:
-                await dead_letter(message, exc)
+                await dead_letter(message, exc, "join")
                 continue
             key = state_key(parsed.account, parsed.message_id)
             stored = states.get(key)
             state = MessageState.from_bytes(stored) if stored is not None else None
+            previous = subscriber_snapshot(state) if state is not None else None
             state, changed = apply_event(state, parsed)
             if changed:
                 states[key] = state.to_bytes()
@@ -137,6 +207,47 @@ def create_app(settings: Settings, bootstrap: str | None = None) -> faust.App:
             row = funnel_row(state)
             await rows_topic.send(key=parsed.message_id.encode(), value=row.to_json())
             metrics.FUNNEL_ROWS_EMITTED.inc()
+            # Re-key stage: what the subscriber did with this message, to the attribution
+            # stage (partitioned by subscriber); sent when its content changed, and on every
+            # repeat (a replay after a crash may have lost the earlier send).
+            snapshot = subscriber_snapshot(state)
+            if snapshot is not None and (not changed or changed_content([previous], [snapshot])):
+                await activity_topic.send(
+                    key=subscriber_key(snapshot.account, snapshot.recipient_hash),
+                    value=snapshot.to_json(),
+                )
+
+    @app.agent(subscriber_inputs, concurrency=1)
+    async def attribute(stream: faust.StreamT) -> None:
+        async for event in stream.events():
+            message = event.message
+            try:
+                item = validate_subscriber_record(message.topic, message.key, message.value)
+            except (ValidationError, ValueError) as exc:
+                await dead_letter(message, exc, "attribution")
+                continue
+            key = message.key
+            stored = subscribers.get(key)
+            state = SubscriberState.from_bytes(stored) if stored is not None else None
+            before_credits = credit_sets(state, settings.view_through, half_life) if state else []
+            before_responses = responses(state) if state else []
+            if isinstance(item, SubscriberSnapshot):
+                state, changed = apply_snapshot(state, item)
+            else:
+                state, changed = apply_subscriber_event(state, item)
+            if changed:
+                subscribers[key] = state.to_bytes()
+            metrics.ATTRIBUTION_INPUTS.labels("applied" if changed else "repeat").inc()
+            # Send what changed; on a repeat (possibly a replay after a crash) send everything.
+            credits = credit_sets(state, settings.view_through, half_life)
+            answers = responses(state)
+            if changed:
+                credits = changed_content(before_credits, credits)
+                answers = changed_content(before_responses, answers)
+            for credit_set in credits:
+                await credits_topic.send(key=key, value=credit_set.to_json())
+            for response in answers:
+                await responses_topic.send(key=key, value=response.to_json())
 
     return app
 

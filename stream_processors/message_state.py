@@ -1,13 +1,20 @@
-"""Per-message join state and the fold that builds a funnel row from it. Pure: no Kafka here.
+"""Per-message join state and the rows built from it. Pure: no Kafka here.
 
-Invariant (what the property tests check): the state after folding a multiset of events is a
-function of the *set* of distinct event ids in it, whatever their order and however often each
-repeats. Every field is therefore merged with a commutative, idempotent operation:
-  - seen event ids: set union (a repeat is recognised and changes nothing),
-  - the send: the one with the least (occurred_at, event_id), should a message get two,
-  - the delivery status: the receipt with the greatest `receipt_precedence`,
-  - counts and revenue: sums over distinct events only,
-  - first/last times: min/max.
+Invariant (what the property tests check): the state is the *set* of the message's distinct
+events (keyed by event id; a repeat changes nothing), and every output - the funnel row, the
+subscriber snapshot - is a function of that set alone, never of arrival order. Decisions that
+depend on several events (which receipt is final, whether a click was a preview fetched on
+delivery, which of two conversions for one order counts) are taken when the row is built.
+
+Rules, from DOMAIN.md:
+  - delivery status: a real final beats `unknown` beats an intermediate; within a rank the
+    later event time wins, ties by event id. Multipart messages whose receipts name their part:
+    delivered only when every part is; failed as soon as one part fails finally; `unknown` when
+    every part has a final status, none failed and some are unknown; otherwise still submitted.
+  - clicks: all distinct clicks count; human clicks exclude HEAD requests, bot user agents and
+    clicks within 2 s of delivery.
+  - conversions: one per order id (the earliest by event time, then event id); then one per
+    (click id, conversion name). The rest are counted as discarded duplicates.
 """
 
 from __future__ import annotations
@@ -18,80 +25,130 @@ from decimal import Decimal
 
 import orjson
 
-from schemas.delivery_status import DeliveryStatus, receipt_precedence
-from schemas.events import ClickEvent, ConversionEvent, DeliveryReceiptEvent, Event, SendEvent
+from schemas.delivery_status import FINAL_STATUSES, DeliveryStatus, FailureCause, receipt_precedence
+from schemas.events import (
+    ClickEvent,
+    ConversionEvent,
+    DeliveryReceiptEvent,
+    EngagementEvent,
+    LandingEvent,
+    MessageEventBase,
+    SendEvent,
+)
 from schemas.funnel_row import FunnelRow
+from schemas.subscriber_activity import ConversionRecord, SubscriberSnapshot, TouchRecord
+from stream_processors.click_classification import non_human_reason, request_flag
+
+FAILED = frozenset({DeliveryStatus.UNDELIVERED, DeliveryStatus.EXPIRED, DeliveryStatus.REJECTED})
 
 
-@dataclass
+@dataclass(frozen=True)
 class Receipt:
     status: DeliveryStatus
     occurred_at: datetime
     event_id: str
+    cause: FailureCause = FailureCause.NONE
+    part_id: str = ""
 
     def precedence(self) -> tuple:
         return receipt_precedence(self.status, self.occurred_at, self.event_id)
+
+
+@dataclass(frozen=True)
+class Click:
+    occurred_at: datetime
+    click_id: str
+    flag: str  # why the request is not human, '' when it may be
+
+
+@dataclass(frozen=True)
+class Conversion:
+    occurred_at: datetime
+    order_id: str
+    click_id: str
+    name: str
+    amount: Decimal
+    currency: str
 
 
 @dataclass
 class MessageState:
     account: str
     message_id: str
-    seen: set[str] = field(default_factory=set)
     send: SendEvent | None = None
-    receipt: Receipt | None = None
-    receipts: int = 0
-    clicks: int = 0
-    first_click_at: datetime | None = None
-    conversions: int = 0
-    revenue: dict[str, Decimal] = field(default_factory=dict)
+    receipts: dict[str, Receipt] = field(default_factory=dict)
+    clicks: dict[str, Click] = field(default_factory=dict)
+    landings: dict[str, datetime] = field(default_factory=dict)
+    engagements: dict[str, datetime] = field(default_factory=dict)
+    conversions: dict[str, Conversion] = field(default_factory=dict)
+    other_sends: set[str] = field(default_factory=set)  # ids of sends that lost the tie-break
     first_event_at: datetime | None = None
     last_event_at: datetime | None = None
+
+    @property
+    def seen(self) -> set[str]:
+        ids = set(self.receipts) | set(self.clicks) | set(self.landings)
+        ids |= set(self.engagements) | set(self.conversions) | self.other_sends
+        if self.send is not None:
+            ids.add(self.send.event_id)
+        return ids
 
     # ---- serialisation for the Faust table (raw bytes: we own the format) ----------------
     def to_bytes(self) -> bytes:
         return orjson.dumps(
             {
-                "account": self.account,
-                "message_id": self.message_id,
-                "seen": sorted(self.seen),
+                "a": self.account,
+                "m": self.message_id,
                 "send": self.send.model_dump(mode="json") if self.send else None,
-                "receipt": [
-                    self.receipt.status.value,
-                    self.receipt.occurred_at.isoformat(),
-                    self.receipt.event_id,
-                ]
-                if self.receipt
-                else None,
-                "receipts": self.receipts,
-                "clicks": self.clicks,
-                "first_click_at": _iso(self.first_click_at),
-                "conversions": self.conversions,
-                "revenue": {k: str(v) for k, v in sorted(self.revenue.items())},
-                "first_event_at": _iso(self.first_event_at),
-                "last_event_at": _iso(self.last_event_at),
+                "other_sends": sorted(self.other_sends),
+                "r": {
+                    k: [r.status.value, r.occurred_at.isoformat(), r.cause.value, r.part_id]
+                    for k, r in self.receipts.items()
+                },
+                "c": {
+                    k: [c.occurred_at.isoformat(), c.click_id, c.flag]
+                    for k, c in self.clicks.items()
+                },
+                "l": {k: t.isoformat() for k, t in self.landings.items()},
+                "e": {k: t.isoformat() for k, t in self.engagements.items()},
+                "v": {
+                    k: [
+                        v.occurred_at.isoformat(),
+                        v.order_id,
+                        v.click_id,
+                        v.name,
+                        str(v.amount),
+                        v.currency,
+                    ]
+                    for k, v in self.conversions.items()
+                },
+                "first": _iso(self.first_event_at),
+                "last": _iso(self.last_event_at),
             }
         )
 
     @classmethod
     def from_bytes(cls, payload: bytes) -> MessageState:
         d = orjson.loads(payload)
-        receipt = d["receipt"]
+        dt = datetime.fromisoformat
         return cls(
-            account=d["account"],
-            message_id=d["message_id"],
-            seen=set(d["seen"]),
+            account=d["a"],
+            message_id=d["m"],
             send=SendEvent.model_validate(d["send"]) if d["send"] else None,
-            receipt=Receipt(DeliveryStatus(receipt[0]), _dt(receipt[1]), receipt[2])
-            if receipt
-            else None,
-            receipts=d["receipts"],
-            clicks=d["clicks"],
-            first_click_at=_dt(d["first_click_at"]),
-            conversions=d["conversions"],
-            revenue={k: Decimal(v) for k, v in d["revenue"].items()},
-            first_event_at=_dt(d["first_event_at"]),
-            last_event_at=_dt(d["last_event_at"]),
+            other_sends=set(d["other_sends"]),
+            receipts={
+                k: Receipt(DeliveryStatus(s), dt(t), k, FailureCause(c), p)
+                for k, (s, t, c, p) in d["r"].items()
+            },
+            clicks={k: Click(dt(t), cid, f) for k, (t, cid, f) in d["c"].items()},
+            landings={k: dt(t) for k, t in d["l"].items()},
+            engagements={k: dt(t) for k, t in d["e"].items()},
+            conversions={
+                k: Conversion(dt(t), o, c, n, Decimal(a), cur)
+                for k, (t, o, c, n, a, cur) in d["v"].items()
+            },
+            first_event_at=_dt(d["first"]),
+            last_event_at=_dt(d["last"]),
         )
 
 
@@ -103,53 +160,131 @@ def _dt(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
 
-def _min(a: datetime | None, b: datetime) -> datetime:
-    return b if a is None or b < a else a
-
-
-def _max(a: datetime | None, b: datetime) -> datetime:
-    return b if a is None or b > a else a
-
-
 def state_key(account: str, message_id: str) -> bytes:
     """Table key: the tenant is part of it, so two accounts' message ids never share state."""
     return f"{account}\x1f{message_id}".encode()
 
 
-def apply_event(state: MessageState | None, event: Event) -> tuple[MessageState, bool]:
+def apply_event(state: MessageState | None, event: MessageEventBase) -> tuple[MessageState, bool]:
     """Fold one event into the message's state. Returns (state, changed); a repeat of an
     event id already folded returns the state unchanged and changed=False."""
     if state is None:
         state = MessageState(account=event.account, message_id=event.message_id)
     if event.event_id in state.seen:
         return state, False
-    state.seen.add(event.event_id)
-    state.first_event_at = _min(state.first_event_at, event.occurred_at)
-    state.last_event_at = _max(state.last_event_at, event.occurred_at)
-
+    t = event.occurred_at
+    state.first_event_at = t if state.first_event_at is None else min(state.first_event_at, t)
+    state.last_event_at = t if state.last_event_at is None else max(state.last_event_at, t)
     if isinstance(event, SendEvent):
-        if state.send is None or (event.occurred_at, event.event_id) < (
+        # Two sends for one message id: keep the earliest (then least event id), remember the
+        # other's id so its repeat is still recognised.
+        if state.send is None or (t, event.event_id) < (
             state.send.occurred_at,
             state.send.event_id,
         ):
+            if state.send is not None:
+                state.other_sends.add(state.send.event_id)
             state.send = event
+        else:
+            state.other_sends.add(event.event_id)
     elif isinstance(event, DeliveryReceiptEvent):
-        state.receipts += 1
-        candidate = Receipt(event.status, event.occurred_at, event.event_id)
-        if state.receipt is None or candidate.precedence() > state.receipt.precedence():
-            state.receipt = candidate
+        state.receipts[event.event_id] = Receipt(
+            event.status, t, event.event_id, event.failure_cause, event.part_id
+        )
     elif isinstance(event, ClickEvent):
-        state.clicks += 1
-        state.first_click_at = _min(state.first_click_at, event.occurred_at)
+        state.clicks[event.event_id] = Click(
+            t, event.click_id, request_flag(event.method, event.user_agent)
+        )
+    elif isinstance(event, LandingEvent):
+        state.landings[event.event_id] = t
+    elif isinstance(event, EngagementEvent):
+        state.engagements[event.event_id] = t
     elif isinstance(event, ConversionEvent):
-        state.conversions += 1
-        state.revenue[event.currency] = state.revenue.get(event.currency, Decimal(0)) + event.amount
+        state.conversions[event.event_id] = Conversion(
+            t, event.order_id, event.click_id, event.name, event.amount, event.currency
+        )
+    else:  # pragma: no cover - the schema admits no other message event
+        raise TypeError(f"not a message event: {type(event).__name__}")
     return state, True
+
+
+# ---- derived views of the state ----------------------------------------------------------
+
+
+def best_receipt(receipts: list[Receipt]) -> Receipt | None:
+    return max(receipts, key=Receipt.precedence, default=None)
+
+
+def message_receipt(state: MessageState) -> Receipt | None:
+    """The receipt that decides the message's delivery status (see module rules)."""
+    receipts = list(state.receipts.values())
+    parts = state.send.parts if state.send else 1
+    by_part: dict[str, list[Receipt]] = {}
+    for r in receipts:
+        by_part.setdefault(r.part_id, []).append(r)
+    if parts <= 1 or "" in by_part or not by_part:
+        return best_receipt(receipts)
+    part_best = [r for r in (best_receipt(rs) for rs in by_part.values()) if r is not None]
+    failed = [r for r in part_best if r.status in FAILED]
+    if failed:  # one part failed finally: the message failed
+        return best_receipt(failed)
+    delivered = [r for r in part_best if r.status is DeliveryStatus.DELIVERED]
+    if len(delivered) >= parts:  # every part delivered: delivered when the last one was
+        return max(delivered, key=lambda r: (r.occurred_at, r.event_id))
+    unknown = [r for r in part_best if r.status is DeliveryStatus.UNKNOWN]
+    if unknown and len(part_best) >= parts and all(r.status in FINAL_STATUSES for r in part_best):
+        return best_receipt(unknown)
+    # Some parts are still in flight (or unreported): the message is submitted, not delivered.
+    latest = max(part_best, key=lambda r: (r.occurred_at, r.event_id))
+    return Receipt(DeliveryStatus.SUBMITTED, latest.occurred_at, latest.event_id)
+
+
+def delivered_at(state: MessageState) -> datetime | None:
+    receipt = message_receipt(state)
+    if receipt is not None and receipt.status is DeliveryStatus.DELIVERED:
+        return receipt.occurred_at
+    return None
+
+
+def human_clicks(state: MessageState) -> list[tuple[str, Click]]:
+    at = delivered_at(state)
+    return sorted(
+        (
+            (k, c)
+            for k, c in state.clicks.items()
+            if not non_human_reason(c.flag, c.occurred_at, at)
+        ),
+        key=lambda kc: (kc[1].occurred_at, kc[0]),
+    )
+
+
+def effective_conversions(state: MessageState) -> list[tuple[str, Conversion]]:
+    """One per order id, then one per (click id, name): the earliest by (time, event id)."""
+    ordered = sorted(state.conversions.items(), key=lambda kv: (kv[1].occurred_at, kv[0]))
+    orders: set[str] = set()
+    click_names: set[tuple[str, str]] = set()
+    kept = []
+    for event_id, c in ordered:
+        if c.order_id in orders:
+            continue
+        if c.click_id and (c.click_id, c.name) in click_names:
+            continue
+        orders.add(c.order_id)
+        if c.click_id:
+            click_names.add((c.click_id, c.name))
+        kept.append((event_id, c))
+    return kept
 
 
 def funnel_row(state: MessageState) -> FunnelRow:
     send = state.send
     assert state.first_event_at is not None and state.last_event_at is not None
+    receipt = message_receipt(state)
+    humans = human_clicks(state)
+    conversions = effective_conversions(state)
+    revenue: dict[str, Decimal] = {}
+    for _, c in conversions:
+        revenue[c.currency] = revenue.get(c.currency, Decimal(0)) + c.amount
     return FunnelRow(
         account=state.account,
         message_id=state.message_id,
@@ -159,19 +294,69 @@ def funnel_row(state: MessageState) -> FunnelRow:
         variant=send.variant if send else "",
         segment=send.segment if send else "",
         sender=send.sender if send else "",
+        recipient_hash=send.recipient_hash if send else "",
         country=send.country if send else "",
         carrier=send.carrier if send else "",
         sent_at=send.occurred_at if send else None,
         parts=send.parts if send else 0,
         cost=send.cost if send else Decimal(0),
         cost_currency=send.currency if send else "",
-        delivery_status=state.receipt.status if state.receipt else None,
-        delivery_status_at=state.receipt.occurred_at if state.receipt else None,
-        receipts=state.receipts,
-        clicks=state.clicks,
-        first_click_at=state.first_click_at,
-        conversions=state.conversions,
-        revenue=dict(sorted(state.revenue.items())),
+        delivery_status=receipt.status if receipt else None,
+        delivery_status_at=receipt.occurred_at if receipt else None,
+        failure_cause=receipt.cause if receipt else FailureCause.NONE,
+        receipts=len(state.receipts),
+        clicks=len(state.clicks),
+        human_clicks=len(humans),
+        first_click_at=min((c.occurred_at for c in state.clicks.values()), default=None),
+        first_human_click_at=humans[0][1].occurred_at if humans else None,
+        landings=len(state.landings),
+        engagements=len(state.engagements),
+        conversions=len(conversions),
+        discarded_conversions=len(state.conversions) - len(conversions),
+        revenue=dict(sorted(revenue.items())),
         first_event_at=state.first_event_at,
         last_event_at=state.last_event_at,
+    )
+
+
+def subscriber_snapshot(state: MessageState) -> SubscriberSnapshot | None:
+    """What the attribution stage needs of this message, re-keyed by subscriber. None until
+    the send (which names the subscriber) is known."""
+    send = state.send
+    if send is None:
+        return None
+    window = send.attribution_window_hours
+    touches = [
+        TouchRecord(kind="click", touch_id=k, occurred_at=c.occurred_at, click_id=c.click_id)
+        for k, c in human_clicks(state)
+    ]
+    receipt = message_receipt(state)
+    delivered = receipt is not None and receipt.status is DeliveryStatus.DELIVERED
+    if delivered:
+        assert receipt is not None
+        touches.append(
+            TouchRecord(kind="delivery", touch_id=receipt.event_id, occurred_at=receipt.occurred_at)
+        )
+    return SubscriberSnapshot(
+        account=state.account,
+        recipient_hash=send.recipient_hash,
+        message_id=state.message_id,
+        version=len(state.seen),
+        campaign=send.campaign,
+        sender=send.sender,
+        sent_at=send.occurred_at,
+        attribution_window_hours=window,
+        touches=touches,
+        conversions=[
+            ConversionRecord(
+                event_id=k,
+                occurred_at=c.occurred_at,
+                order_id=c.order_id,
+                name=c.name,
+                amount=c.amount,
+                currency=c.currency,
+                message_id=state.message_id,
+            )  # fmt: skip
+            for k, c in effective_conversions(state)
+        ],
     )

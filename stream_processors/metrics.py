@@ -27,3 +27,8 @@ EVENT_LAG_SECONDS = Histogram(
     "Processing time minus event time of joined events.",
     buckets=(0.1, 0.5, 1, 5, 30, 60, 300, 3600, 86400),
 )
+ATTRIBUTION_INPUTS = Counter(
+    "smsfunnel_attribution_inputs_total",
+    "Inputs of the attribution stage: applied to subscriber state, or repeats/stale versions.",
+    ["outcome"],
+)

@@ -9,12 +9,74 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
-from schemas.events import ClickEvent, ConversionEvent, DeliveryReceiptEvent, EventBase, SendEvent
+from schemas.events import (
+    ClickEvent,
+    ConversionEvent,
+    DeliveryReceiptEvent,
+    EngagementEvent,
+    EventBase,
+    LandingEvent,
+    MessageEventBase,
+    SendEvent,
+)
 
 REAL_FINALS = {"delivered", "undelivered", "expired", "rejected"}
+FAILURES = {"undelivered", "expired", "rejected"}
+BOT_WORDS = ("facebookexternalhit", "whatsapp", "bot", "curl/")
+
+
+def _latest(receipts: list[DeliveryReceiptEvent]) -> DeliveryReceiptEvent | None:
+    """The receipt a plain reading picks: latest real final, else latest unknown, else latest."""
+    ordered = sorted(receipts, key=lambda r: (r.occurred_at, r.event_id))
+    real = [r for r in ordered if r.status.value in REAL_FINALS]
+    unknown = [r for r in ordered if r.status.value == "unknown"]
+    return (real or unknown or ordered or [None])[-1]
+
+
+def delivery_status(
+    receipts: list[DeliveryReceiptEvent], parts: int
+) -> tuple[str, str, datetime | None]:
+    """(status, failure cause, status time); multipart with per-part receipts: all parts
+    delivered -> delivered, any part failed -> failed, otherwise still submitted."""
+    if not receipts:
+        return "", "", None
+    if parts <= 1 or any(r.part_id == "" for r in receipts):
+        r = _latest(receipts)
+        assert r is not None
+        return r.status.value, r.failure_cause.value, r.occurred_at
+    per_part = {}
+    for part in {r.part_id for r in receipts}:
+        per_part[part] = _latest([r for r in receipts if r.part_id == part])
+    failed = [r for r in per_part.values() if r.status.value in FAILURES]
+    if failed:
+        r = max(failed, key=lambda r: (r.occurred_at, r.event_id))
+        return r.status.value, r.failure_cause.value, r.occurred_at
+    delivered = [r for r in per_part.values() if r.status.value == "delivered"]
+    if len(delivered) == parts:
+        r = max(delivered, key=lambda r: (r.occurred_at, r.event_id))
+        return "delivered", "", r.occurred_at
+    unknown = [r for r in per_part.values() if r.status.value == "unknown"]
+    finals = [r for r in per_part.values() if r.status.value in REAL_FINALS | {"unknown"}]
+    if unknown and len(finals) == parts:  # every part final, none failed, some unknown
+        r = max(unknown, key=lambda r: (r.occurred_at, r.event_id))
+        return "unknown", r.failure_cause.value, r.occurred_at
+    latest = max(per_part.values(), key=lambda r: (r.occurred_at, r.event_id))
+    return "submitted", "", latest.occurred_at
+
+
+def is_human(click: ClickEvent, delivered_at: datetime | None) -> bool:
+    if click.method == "HEAD" or not click.user_agent:
+        return False
+    if any(word in click.user_agent.lower() for word in BOT_WORDS):
+        return False
+    if delivered_at is not None:
+        gap = click.occurred_at - delivered_at
+        if timedelta(0) <= gap < timedelta(seconds=2):
+            return False
+    return True
 
 
 @dataclass
@@ -26,32 +88,54 @@ class ExpectedMessage:
     campaign: str
     variant: str
     segment: str
+    recipient_hash: str
     sent_at: datetime | None
     delivery_status: str  # "" when no receipt
+    failure_cause: str
+    delivered_at: datetime | None
     receipts: int
     clicks: int
-    conversions: int
+    human_clicks: int
+    human_click_times: list[tuple[datetime, str]]
+    landings: int
+    engagements: int
+    conversions: list[ConversionEvent]
+    discarded_conversions: int
     revenue: dict[str, Decimal] = field(default_factory=dict)
     cost: Decimal = Decimal(0)
+    attribution_window_hours: int | None = None
+
+
+def _kept_conversions(conversions: list[ConversionEvent]) -> list[ConversionEvent]:
+    kept: list[ConversionEvent] = []
+    for c in sorted(conversions, key=lambda c: (c.occurred_at, c.event_id)):
+        if any(k.order_id == c.order_id for k in kept):
+            continue
+        if c.click_id and any((k.click_id, k.name) == (c.click_id, c.name) for k in kept):
+            continue
+        kept.append(c)
+    return kept
 
 
 def expected_messages(events: list[EventBase]) -> dict[tuple[str, str], ExpectedMessage]:
-    by_message: dict[tuple[str, str], dict[str, EventBase]] = defaultdict(dict)
+    by_message: dict[tuple[str, str], dict[str, MessageEventBase]] = defaultdict(dict)
     for e in events:
-        by_message[(e.account, e.message_id)][e.event_id] = e  # a repeat overwrites itself
+        if isinstance(e, MessageEventBase):
+            by_message[(e.account, e.message_id)][e.event_id] = e  # a repeat overwrites itself
     out = {}
     for key, distinct in by_message.items():
         evs = sorted(distinct.values(), key=lambda e: (e.occurred_at, e.event_id))
         sends = [e for e in evs if isinstance(e, SendEvent)]
-        receipts = [e for e in evs if isinstance(e, DeliveryReceiptEvent)]
-        real = [r for r in receipts if r.status.value in REAL_FINALS]
-        unknown = [r for r in receipts if r.status.value == "unknown"]
-        # the latest real final; else the latest unknown; else the latest intermediate
-        chosen = (real or unknown or receipts or [None])[-1]
         send = sends[0] if sends else None
-        revenue: dict[str, Decimal] = defaultdict(Decimal)
+        receipts = [e for e in evs if isinstance(e, DeliveryReceiptEvent)]
+        status, cause, status_at = delivery_status(receipts, send.parts if send else 1)
+        delivered_at = status_at if status == "delivered" else None
+        clicks = [e for e in evs if isinstance(e, ClickEvent)]
+        humans = [c for c in clicks if is_human(c, delivered_at)]
         conversions = [e for e in evs if isinstance(e, ConversionEvent)]
-        for c in conversions:
+        kept = _kept_conversions(conversions)
+        revenue: dict[str, Decimal] = defaultdict(Decimal)
+        for c in kept:
             revenue[c.currency] += c.amount
         out[key] = ExpectedMessage(
             account=key[0],
@@ -61,13 +145,22 @@ def expected_messages(events: list[EventBase]) -> dict[tuple[str, str], Expected
             campaign=send.campaign if send else "",
             variant=send.variant if send else "",
             segment=send.segment if send else "",
+            recipient_hash=send.recipient_hash if send else "",
             sent_at=send.occurred_at if send else None,
-            delivery_status=chosen.status.value if chosen else "",
+            delivery_status=status,
+            failure_cause=cause,
+            delivered_at=delivered_at,
             receipts=len(receipts),
-            clicks=sum(isinstance(e, ClickEvent) for e in evs),
-            conversions=len(conversions),
+            clicks=len(clicks),
+            human_clicks=len(humans),
+            human_click_times=[(c.occurred_at, c.event_id) for c in humans],
+            landings=sum(isinstance(e, LandingEvent) for e in evs),
+            engagements=sum(isinstance(e, EngagementEvent) for e in evs),
+            conversions=kept,
+            discarded_conversions=len(conversions) - len(kept),
             revenue=dict(revenue),
             cost=send.cost if send else Decimal(0),
+            attribution_window_hours=send.attribution_window_hours if send else None,
         )
     return out
 
@@ -77,7 +170,10 @@ class ExpectedVariant:
     sent: int = 0
     delivered: int = 0
     clicks: int = 0
-    clicked_messages: int = 0
+    human_clicks: int = 0
+    clicked_messages: int = 0  # unique human clicks
+    landings: int = 0
+    engagements: int = 0
     converting_messages: int = 0
     conversions: int = 0
     revenue: Decimal = Decimal(0)
@@ -95,9 +191,12 @@ def expected_variants(
         v.sent += 1
         v.delivered += m.delivery_status == "delivered"
         v.clicks += m.clicks
-        v.clicked_messages += m.clicks > 0
-        v.converting_messages += m.conversions > 0
-        v.conversions += m.conversions
+        v.human_clicks += m.human_clicks
+        v.clicked_messages += m.human_clicks > 0
+        v.landings += m.landings
+        v.engagements += m.engagements
+        v.converting_messages += len(m.conversions) > 0
+        v.conversions += len(m.conversions)
         v.revenue += m.revenue.get(currency, Decimal(0))
         v.cost += m.cost
     return dict(out)

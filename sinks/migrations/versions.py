@@ -105,4 +105,85 @@ MIGRATIONS: tuple[Migration, ...] = (
             "DROP TABLE IF EXISTS funnel_rows",
         ),
     ),
+    Migration(
+        2,
+        "full funnel: human clicks, landings, engagements, causes; attribution; responses",
+        up=(
+            """
+            ALTER TABLE funnel_rows
+                ADD COLUMN IF NOT EXISTS recipient_hash String
+                    COMMENT 'keyed HMAC of the number, never the number' AFTER sender,
+                ADD COLUMN IF NOT EXISTS failure_cause LowCardinality(String)
+                    AFTER delivery_status_at,
+                ADD COLUMN IF NOT EXISTS human_clicks UInt32
+                    COMMENT 'clicks less previews, scanners, HEAD and on-delivery fetches'
+                    AFTER clicks,
+                ADD COLUMN IF NOT EXISTS first_human_click_at Nullable(DateTime64(6, 'UTC'))
+                    AFTER first_click_at,
+                ADD COLUMN IF NOT EXISTS landings UInt32 AFTER first_human_click_at,
+                ADD COLUMN IF NOT EXISTS engagements UInt32 AFTER landings,
+                ADD COLUMN IF NOT EXISTS discarded_conversions UInt32
+                    COMMENT 'repeats of an order id or of a (click id, name)' AFTER conversions
+            """,
+            """
+            ALTER TABLE funnel_hourly
+                ADD COLUMN IF NOT EXISTS human_clicks UInt64 AFTER clicks,
+                ADD COLUMN IF NOT EXISTS landings UInt64 AFTER clicked_messages,
+                ADD COLUMN IF NOT EXISTS engagements UInt64 AFTER landings,
+                COMMENT COLUMN clicked_messages 'messages with at least one human click'
+            """,
+            f"""
+            CREATE TABLE IF NOT EXISTS attribution_credits (
+                account LowCardinality(String),
+                recipient_hash String,
+                order_id String,
+                model LowCardinality(String),
+                version UInt64 COMMENT 'subscriber state version; highest is current',
+                conversion_event_id String,
+                source_message_id String COMMENT 'empty for subscriber-only conversions',
+                name LowCardinality(String),
+                converted_at {TS},
+                amount Decimal(38, 10),
+                currency LowCardinality(String),
+                touch_ids Array(String),
+                touch_kinds Array(LowCardinality(String)),
+                message_ids Array(String),
+                campaigns Array(LowCardinality(String)),
+                touched_at Array({TS}),
+                weights Array(Decimal(38, 20)) COMMENT 'sum to exactly 1, or empty: unattributed'
+            )
+            ENGINE = ReplacingMergeTree(version)
+            ORDER BY (account, recipient_hash, order_id, model)
+            SETTINGS {DEDUP}
+            """,
+            f"""
+            CREATE TABLE IF NOT EXISTS message_responses (
+                account LowCardinality(String),
+                recipient_hash String,
+                message_id String COMMENT 'empty: no earlier delivery from that sender',
+                sender LowCardinality(String),
+                version UInt64,
+                opt_outs UInt32,
+                first_opt_out_at Nullable({TS}),
+                opt_ins UInt32,
+                help_requests UInt32,
+                replies UInt32,
+                first_response_at Nullable({TS})
+            )
+            ENGINE = ReplacingMergeTree(version)
+            ORDER BY (account, recipient_hash, message_id, sender)
+            SETTINGS {DEDUP}
+            """,
+        ),
+        down=(
+            "DROP TABLE IF EXISTS message_responses",
+            "DROP TABLE IF EXISTS attribution_credits",
+            "ALTER TABLE funnel_hourly DROP COLUMN IF EXISTS human_clicks, "
+            "DROP COLUMN IF EXISTS landings, DROP COLUMN IF EXISTS engagements",
+            "ALTER TABLE funnel_rows DROP COLUMN IF EXISTS recipient_hash, "
+            "DROP COLUMN IF EXISTS failure_cause, DROP COLUMN IF EXISTS human_clicks, "
+            "DROP COLUMN IF EXISTS first_human_click_at, DROP COLUMN IF EXISTS landings, "
+            "DROP COLUMN IF EXISTS engagements, DROP COLUMN IF EXISTS discarded_conversions",
+        ),
+    ),
 )

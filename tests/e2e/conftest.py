@@ -15,9 +15,8 @@ import pytest
 
 from infra.local_kafka import LocalKafka, free_port
 from infra.topics import provision_topics
-from schemas.topics import DEAD_LETTERS, FUNNEL_ROWS, JOIN_INPUTS
 from sinks.query_client import SinkQuery
-from smsfunnel.drain import wait_until_drained
+from smsfunnel.drain import pipeline_stages, wait_until_drained
 from smsfunnel.processes import settings_env, spawn_service, stop_service
 from smsfunnel.settings import PROJECT_ROOT, Settings
 
@@ -57,10 +56,7 @@ class Pipeline:
 
         wait_until_drained(
             self.bootstrap,
-            [
-                (self.settings.worker_id, [s.name for s in JOIN_INPUTS]),
-                (self.settings.sink_group, [FUNNEL_ROWS.name, DEAD_LETTERS.name]),
-            ],
+            pipeline_stages(self.settings.worker_id, self.settings.sink_group),
             timeout=timeout,
             on_progress=check,
         )
@@ -89,7 +85,7 @@ def pipeline(kafka: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[P
         sink_http_port=free_port(),
         sink_batch_seconds=0.5,
     )
-    provision_topics(kafka, settings.partitions)
+    provision_topics(kafka, settings.partitions, settings.worker_id)
     env = settings_env(settings, kafka)
     logs = state / "logs"
     worker = spawn_service("worker", env, logs)

@@ -12,7 +12,7 @@ import pytest
 from infra.local_kafka import free_port
 from producers.kafka_producer import EventProducer
 from producers.workload import generate_campaign
-from schemas.topics import DEAD_LETTERS, FUNNEL_ROWS
+from schemas.topics import SINK_INPUTS
 from sinks.query_client import SinkQuery
 from smsfunnel.drain import group_lag, wait_until_drained
 from smsfunnel.processes import settings_env, spawn_service, stop_service
@@ -46,7 +46,7 @@ def test_sink_killed_mid_batch_recovers_to_ground_truth(pipeline: Pipeline, tmp_
     )
     env = settings_env(settings, pipeline.bootstrap)
     logs = tmp_path / "logs"
-    topics = [FUNNEL_ROWS.name, DEAD_LETTERS.name]
+    topics = [spec.name for spec in SINK_INPUTS]
     admin = AdminClient({"bootstrap.servers": pipeline.bootstrap})
 
     spawned = []

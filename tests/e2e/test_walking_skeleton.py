@@ -32,7 +32,8 @@ def test_shuffled_duplicated_campaign_equals_ground_truth(pipeline: Pipeline) ->
 
     rows = pipeline.query.rows(
         "SELECT message_id, version, has_send, campaign, variant, segment, delivery_status, "
-        "receipts, clicks, conversions, revenue, toString(cost) AS cost "
+        "failure_cause, receipts, clicks, human_clicks, landings, engagements, conversions, "
+        "discarded_conversions, revenue, toString(cost) AS cost, recipient_hash "
         "FROM funnel_rows FINAL WHERE account = {a:String}",
         {"a": account},
     )
@@ -46,9 +47,15 @@ def test_shuffled_duplicated_campaign_equals_ground_truth(pipeline: Pipeline) ->
             want.campaign, want.variant, want.segment,
         )  # fmt: skip
         assert r["delivery_status"] == want.delivery_status, message_id
-        assert (r["receipts"], r["clicks"], r["conversions"]) == (
-            want.receipts, want.clicks, want.conversions,
+        assert r["failure_cause"] == want.failure_cause, message_id
+        assert (r["receipts"], r["clicks"], r["human_clicks"]) == (
+            want.receipts, want.clicks, want.human_clicks,
         )  # fmt: skip
+        assert (r["landings"], r["engagements"]) == (want.landings, want.engagements)
+        assert (r["conversions"], r["discarded_conversions"]) == (
+            len(want.conversions), want.discarded_conversions,
+        )  # fmt: skip
+        assert r["recipient_hash"] == want.recipient_hash
         assert {k: Decimal(v) for k, v in r["revenue"].items()} == want.revenue
         assert Decimal(r["cost"]) == want.cost
 
@@ -67,6 +74,7 @@ def test_shuffled_duplicated_campaign_equals_ground_truth(pipeline: Pipeline) ->
     for (_, campaign, variant), t in workload.truth.items():
         s = summaries[(campaign, variant)]
         assert (s.sent, s.delivered, s.revenue) == (t.sent, t.delivered, t.revenue)
+        assert (s.unique_clicks, s.clicks) == (t.clicked_messages, t.clicks)
 
     # Per-hour cohorts add up to the same totals (no row counted in two hours).
     hours = pipeline.query.rows(

@@ -11,7 +11,13 @@ from hypothesis import strategies as st
 
 from producers.workload import generate_campaign
 from schemas.delivery_status import DeliveryStatus
-from schemas.events import ClickEvent, ConversionEvent, DeliveryReceiptEvent, SendEvent
+from schemas.events import (
+    ClickEvent,
+    ConversionEvent,
+    DeliveryReceiptEvent,
+    MessageEventBase,
+    SendEvent,
+)
 from stream_processors.message_state import MessageState, apply_event, funnel_row
 from tests.ground_truth import expected_messages
 
@@ -84,6 +90,7 @@ def test_clicks_and_revenue_sum_distinct_events_by_currency() -> None:
     )  # fmt: skip
     row = funnel_row(fold([click, usd, click, eur, usd, SEND]))
     assert (row.clicks, row.conversions, row.version) == (1, 2, 4)
+    assert row.human_clicks == 0  # no user agent: not a person
     assert row.revenue == {"EUR": Decimal("5"), "USD": Decimal("10.10")}
     assert row.has_send and row.sent_at == T0 and row.first_click_at == at(60)
 
@@ -98,10 +105,11 @@ def test_state_survives_its_byte_encoding() -> None:
     assert MessageState.from_bytes(state.to_bytes()) == state
 
 
-CAMPAIGN = generate_campaign(60, seed=3, duplicate_rate=0.0)
+CAMPAIGN = generate_campaign(400, seed=3, duplicate_rate=0.0)
 MESSAGE_EVENTS: dict[str, list] = {}
 for _e in CAMPAIGN.events:
-    MESSAGE_EVENTS.setdefault(_e.message_id, []).append(_e)
+    if isinstance(_e, MessageEventBase):
+        MESSAGE_EVENTS.setdefault(_e.message_id, []).append(_e)
 
 
 @settings(max_examples=200, deadline=None)
@@ -125,12 +133,79 @@ def test_rows_agree_with_offline_ground_truth() -> None:
         want = truth[("demo", message_id)]
         assert row.version == want.distinct_events
         assert (row.delivery_status.value if row.delivery_status else "") == want.delivery_status
-        assert (row.clicks, row.conversions, row.receipts) == (
-            want.clicks, want.conversions, want.receipts,
+        assert row.failure_cause.value == want.failure_cause
+        assert (row.clicks, row.human_clicks, row.receipts) == (
+            want.clicks, want.human_clicks, want.receipts,
+        )  # fmt: skip
+        assert (row.landings, row.engagements) == (want.landings, want.engagements)
+        assert (row.conversions, row.discarded_conversions) == (
+            len(want.conversions), want.discarded_conversions,
         )  # fmt: skip
         assert row.revenue == want.revenue
         assert (row.campaign, row.variant, row.sent_at) == (
-            want.campaign,
-            want.variant,
-            want.sent_at,
-        )
+            want.campaign, want.variant, want.sent_at,
+        )  # fmt: skip
+
+
+def click(event_id: str, seconds: float, method: str = "GET", ua: str = "Mozilla/5.0 (iPhone)"):  # type: ignore[no-untyped-def]
+    return ClickEvent(
+        event_id=event_id, occurred_at=at(seconds), click_id=f"c-{event_id}", method=method,
+        user_agent=ua, **BASE,
+    )  # fmt: skip
+
+
+def test_previews_scanners_and_clicks_on_delivery_are_not_human() -> None:
+    events = [
+        SEND,
+        receipt("r", DeliveryStatus.DELIVERED, 10),
+        click("preview", 100, ua="facebookexternalhit/1.1 Facebot Twitterbot/1.0"),
+        click("scanner", 100, method="HEAD"),
+        click("on-arrival", 11),  # 1 s after delivery: fetched on arrival
+        click("person", 400),
+    ]
+    for order in (events, list(reversed(events))):  # the receipt may come after the click
+        row = funnel_row(fold(order))
+        assert (row.clicks, row.human_clicks) == (4, 1)
+        assert row.first_human_click_at == at(400) and row.first_click_at == at(11)
+
+
+def conversion(
+    event_id: str, seconds: float, order: str, click_id: str = "", name: str = "purchase"
+):  # type: ignore[no-untyped-def]
+    return ConversionEvent(
+        event_id=event_id, occurred_at=at(seconds), order_id=order, click_id=click_id,
+        name=name, amount=Decimal("10"), currency="USD", **BASE,
+    )  # fmt: skip
+
+
+def test_conversions_one_per_order_then_one_per_click_and_name() -> None:
+    events = [
+        conversion("v1", 100, "o1", "k"),
+        conversion("v2", 50, "o1", "k"),  # same order from another source, earlier: this one
+        conversion("v3", 200, "o2", "k"),  # same click, same name: discarded
+        conversion("v4", 300, "o3", "k", name="lead"),  # same click, other name: kept
+        conversion("v5", 400, "o4"),  # no click id
+    ]
+    for order in (events, list(reversed(events))):
+        row = funnel_row(fold(order))
+        assert (row.conversions, row.discarded_conversions) == (3, 2)
+        assert row.revenue == {"USD": Decimal("30")}
+
+
+def part_receipt(event_id: str, status: DeliveryStatus, seconds: float, part: str):  # type: ignore[no-untyped-def]
+    return DeliveryReceiptEvent(
+        event_id=event_id, occurred_at=at(seconds), status=status, part_id=part, **BASE
+    )
+
+
+def test_multipart_delivered_only_when_every_part_is() -> None:
+    two_parts = SEND.model_copy(update={"parts": 2})
+    one = part_receipt("p1", DeliveryStatus.DELIVERED, 5, "a")
+    assert funnel_row(fold([two_parts, one])).delivery_status is DeliveryStatus.SUBMITTED
+    both = fold([two_parts, one, part_receipt("p2", DeliveryStatus.DELIVERED, 7, "b")])
+    assert funnel_row(both).delivery_status is DeliveryStatus.DELIVERED
+    assert funnel_row(both).delivery_status_at == at(7)
+    failed = fold([two_parts, one, part_receipt("p3", DeliveryStatus.UNDELIVERED, 6, "b")])
+    assert funnel_row(failed).delivery_status is DeliveryStatus.UNDELIVERED
+    unknown = fold([two_parts, one, part_receipt("p4", DeliveryStatus.UNKNOWN, 6, "b")])
+    assert funnel_row(unknown).delivery_status is DeliveryStatus.UNKNOWN

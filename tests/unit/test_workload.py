@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from producers.workload import generate_campaign
+from schemas.events import MessageEventBase
 from tests.ground_truth import expected_messages, expected_variants
 
 
@@ -14,6 +15,9 @@ def test_generator_truth_matches_offline_count_of_its_events() -> None:
         o = offline[key]
         assert (o.sent, o.delivered, o.clicks, o.clicked_messages) == (
             t.sent, t.delivered, t.clicks, t.clicked_messages,
+        )  # fmt: skip
+        assert (o.human_clicks, o.landings, o.engagements) == (
+            t.human_clicks, t.landings, t.engagements,
         )  # fmt: skip
         assert (o.converting_messages, o.conversions, o.revenue, o.cost) == (
             t.converting_messages, t.conversions, t.revenue, t.cost,
@@ -27,6 +31,8 @@ def test_duplicates_and_shuffling_are_present() -> None:
     seen_send: set[str] = set()
     before_send = 0
     for e in workload.events:
+        if not isinstance(e, MessageEventBase):
+            continue
         if e.event_type == "send":
             seen_send.add(e.message_id)
         elif e.message_id not in seen_send:

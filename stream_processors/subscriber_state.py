@@ -1,0 +1,221 @@
+"""Per-subscriber attribution state and what is derived from it. Pure: no Kafka here.
+
+The state holds, for one (account, subscriber): the newest snapshot of each message sent to
+them (from the join, by version), their subscriber-only conversions and their inbound SMS.
+Like the message state it only grows, and every output is a function of it alone:
+  - conversions: one per order id across all of the subscriber's messages and sources (the
+    earliest by event time, then event id);
+  - credits: for each conversion and model, the weights of the touches in their windows
+    (attribution.py); human clicks always, deliveries too when view-through is on;
+  - responses: each inbound SMS is attributed to the last message that sender delivered to the
+    subscriber before it (opt-outs and replies per message, for unsubscribe rate and response
+    time).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+import orjson
+
+from schemas.attribution_credit import ConversionCredits, CreditLine, MessageResponse
+from schemas.events import InboundEvent, InboundKind, SubscriberConversionEvent
+from schemas.subscriber_activity import ConversionRecord, SubscriberSnapshot
+from stream_processors.attribution import DEFAULT_WINDOW, Model, Touch, attribute
+
+
+@dataclass
+class Inbound:
+    occurred_at: datetime
+    sender: str
+    kind: InboundKind
+
+
+@dataclass
+class SubscriberState:
+    account: str
+    recipient_hash: str
+    snapshots: dict[str, SubscriberSnapshot] = field(default_factory=dict)
+    direct_conversions: dict[str, ConversionRecord] = field(default_factory=dict)
+    inbound: dict[str, Inbound] = field(default_factory=dict)
+
+    @property
+    def version(self) -> int:
+        """Grows with every change: each snapshot's version only grows, the sets only grow."""
+        return (
+            sum(s.version for s in self.snapshots.values())
+            + len(self.direct_conversions)
+            + len(self.inbound)
+        )
+
+    def to_bytes(self) -> bytes:
+        return orjson.dumps(
+            {
+                "a": self.account,
+                "r": self.recipient_hash,
+                "s": {k: s.model_dump(mode="json") for k, s in self.snapshots.items()},
+                "d": {k: c.model_dump(mode="json") for k, c in self.direct_conversions.items()},
+                "i": {
+                    k: [i.occurred_at.isoformat(), i.sender, i.kind.value]
+                    for k, i in self.inbound.items()
+                },
+            }
+        )
+
+    @classmethod
+    def from_bytes(cls, payload: bytes) -> SubscriberState:
+        d = orjson.loads(payload)
+        return cls(
+            account=d["a"],
+            recipient_hash=d["r"],
+            snapshots={k: SubscriberSnapshot.model_validate(v) for k, v in d["s"].items()},
+            direct_conversions={k: ConversionRecord.model_validate(v) for k, v in d["d"].items()},
+            inbound={
+                k: Inbound(datetime.fromisoformat(t), s, InboundKind(kind))
+                for k, (t, s, kind) in d["i"].items()
+            },
+        )
+
+
+def apply_snapshot(
+    state: SubscriberState | None, snap: SubscriberSnapshot
+) -> tuple[SubscriberState, bool]:
+    if state is None:
+        state = SubscriberState(snap.account, snap.recipient_hash)
+    current = state.snapshots.get(snap.message_id)
+    if current is not None and current.version >= snap.version:
+        return state, False
+    state.snapshots[snap.message_id] = snap
+    return state, True
+
+
+def apply_subscriber_event(
+    state: SubscriberState | None, event: SubscriberConversionEvent | InboundEvent
+) -> tuple[SubscriberState, bool]:
+    if state is None:
+        state = SubscriberState(event.account, event.recipient_hash)
+    if event.event_id in state.direct_conversions or event.event_id in state.inbound:
+        return state, False
+    if isinstance(event, SubscriberConversionEvent):
+        state.direct_conversions[event.event_id] = ConversionRecord(
+            event_id=event.event_id, occurred_at=event.occurred_at, order_id=event.order_id,
+            name=event.name, amount=event.amount, currency=event.currency,
+        )  # fmt: skip
+    else:
+        state.inbound[event.event_id] = Inbound(event.occurred_at, event.sender, event.kind)
+    return state, True
+
+
+def conversions(state: SubscriberState) -> list[ConversionRecord]:
+    """One per order id across the subscriber's messages and sources."""
+    everything = [c for s in state.snapshots.values() for c in s.conversions]
+    everything += state.direct_conversions.values()
+    winners: dict[str, ConversionRecord] = {}
+    for c in sorted(everything, key=lambda c: (c.occurred_at, c.event_id)):
+        winners.setdefault(c.order_id, c)
+    return sorted(winners.values(), key=lambda c: (c.occurred_at, c.event_id))
+
+
+def touches(state: SubscriberState, view_through: bool) -> list[tuple[Touch, SubscriberSnapshot]]:
+    out = []
+    for snap in state.snapshots.values():
+        window = (
+            timedelta(hours=snap.attribution_window_hours)
+            if snap.attribution_window_hours
+            else DEFAULT_WINDOW
+        )
+        for t in snap.touches:
+            if t.kind == "delivery" and not view_through:
+                continue
+            out.append(
+                (
+                    Touch(
+                        t.touch_id, snap.message_id, snap.campaign, t.occurred_at, window, t.kind
+                    ),
+                    snap,
+                )
+            )
+    return out
+
+
+def credit_sets(
+    state: SubscriberState, view_through: bool = False, half_life_hours: Decimal = Decimal(168)
+) -> list[ConversionCredits]:
+    available = [t for t, _ in touches(state, view_through)]
+    version = state.version
+    out = []
+    for c in conversions(state):
+        for model in Model:
+            credits = attribute(model, available, c.occurred_at, half_life_hours)
+            out.append(
+                ConversionCredits(
+                    account=state.account,
+                    recipient_hash=state.recipient_hash,
+                    order_id=c.order_id,
+                    conversion_event_id=c.event_id,
+                    source_message_id=c.message_id,
+                    name=c.name,
+                    converted_at=c.occurred_at,
+                    amount=c.amount,
+                    currency=c.currency,
+                    model=model,
+                    version=version,
+                    credits=[
+                        CreditLine(
+                            touch_id=cr.touch.touch_id,
+                            kind=cr.touch.kind,
+                            message_id=cr.touch.message_id,
+                            campaign=cr.touch.campaign,
+                            touched_at=cr.touch.occurred_at,
+                            weight=cr.weight,
+                        )
+                        for cr in credits
+                    ],
+                )  # fmt: skip
+            )
+    return out
+
+
+def responses(state: SubscriberState) -> list[MessageResponse]:
+    deliveries = sorted(
+        (t.occurred_at, t.touch_id, snap.message_id, snap.sender)
+        for snap in state.snapshots.values()
+        for t in snap.touches
+        if t.kind == "delivery"
+    )
+    # Every key that may ever have held a response gets a row (zeros included), so a response
+    # that moves to another message - when an earlier delivery arrives late - leaves no stale
+    # row behind in the upserted table.
+    by_message: dict[tuple[str, str], list[Inbound]] = {
+        (snap.message_id, snap.sender): [] for snap in state.snapshots.values()
+    }
+    for sender in {i.sender for i in state.inbound.values()} | {
+        s.sender for s in state.snapshots.values()
+    }:
+        by_message[("", sender)] = []
+    for _, inbound in sorted(state.inbound.items(), key=lambda kv: (kv[1].occurred_at, kv[0])):
+        answered = [d for d in deliveries if d[3] == inbound.sender and d[0] <= inbound.occurred_at]
+        message_id = answered[-1][2] if answered else ""
+        by_message[(message_id, inbound.sender)].append(inbound)
+    version = state.version
+    out = []
+    for (message_id, sender), items in sorted(by_message.items()):
+        opt_outs = [i for i in items if i.kind is InboundKind.OPT_OUT]
+        out.append(
+            MessageResponse(
+                account=state.account,
+                recipient_hash=state.recipient_hash,
+                message_id=message_id,
+                sender=sender,
+                version=version,
+                opt_outs=len(opt_outs),
+                first_opt_out_at=opt_outs[0].occurred_at if opt_outs else None,
+                opt_ins=sum(i.kind is InboundKind.OPT_IN for i in items),
+                help_requests=sum(i.kind is InboundKind.HELP for i in items),
+                replies=sum(i.kind is InboundKind.REPLY for i in items),
+                first_response_at=items[0].occurred_at if items else None,
+            )  # fmt: skip
+        )
+    return out

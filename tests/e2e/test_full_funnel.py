@@ -1,0 +1,153 @@
+"""Every event type through the real broker, the join, the attribution stage and the sink;
+credits under all five models and opt-out attribution checked in SQL against ground truth
+computed here, in the plain way (Fractions for exact weights, floats for time decay)."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, defaultdict
+from datetime import timedelta
+from decimal import Decimal
+from fractions import Fraction
+
+import pytest
+
+from producers.kafka_producer import EventProducer
+from producers.workload import generate_campaign
+from schemas.events import InboundEvent, SubscriberConversionEvent
+from tests.e2e.conftest import Pipeline
+from tests.ground_truth import expected_messages
+
+pytestmark = pytest.mark.e2e
+ACCOUNT = "e2e-full-funnel"
+
+
+def expected_attribution(events):  # type: ignore[no-untyped-def]
+    """{order_id: (conversion, [(touch time, touch id, message id, campaign)] in window)}"""
+    messages = expected_messages(events)
+    touches = defaultdict(list)
+    conversions = defaultdict(list)
+    for m in messages.values():
+        if not m.has_send:
+            continue
+        window = timedelta(hours=m.attribution_window_hours or 168)
+        for at, touch_id in m.human_click_times:
+            touches[m.recipient_hash].append((at, touch_id, m.message_id, m.campaign, window))
+        for c in m.conversions:
+            conversions[m.recipient_hash].append(c)
+    for e in events:
+        if isinstance(e, SubscriberConversionEvent):
+            conversions[e.recipient_hash].append(e)
+    out = {}
+    for subscriber, convs in conversions.items():
+        winners = {}
+        for c in sorted(
+            {c.event_id: c for c in convs}.values(), key=lambda c: (c.occurred_at, c.event_id)
+        ):
+            winners.setdefault(c.order_id, c)
+        for order_id, c in winners.items():
+            eligible = sorted(
+                t for t in touches[subscriber]
+                if timedelta(0) <= c.occurred_at - t[0] <= t[4]
+            )  # fmt: skip
+            out[order_id] = (c, eligible)
+    return messages, out
+
+
+def expected_weights(model: str, eligible, converted_at) -> list:  # type: ignore[no-untyped-def]
+    n = len(eligible)
+    if n == 0:
+        return []
+    if model == "last_click":
+        return [0] * (n - 1) + [1]
+    if model == "first_click":
+        return [1] + [0] * (n - 1)
+    if model == "linear":
+        return [Fraction(1, n)] * n
+    if model == "position_based":
+        if n <= 2:
+            return [Fraction(1, n)] * n
+        return [Fraction(2, 5)] + [Fraction(1, 5) / (n - 2)] * (n - 2) + [Fraction(2, 5)]
+    raw = [0.5 ** ((converted_at - t[0]).total_seconds() / 3600 / 168) for t in eligible]
+    return [w / sum(raw) for w in raw]
+
+
+def test_every_event_type_and_attribution_equal_ground_truth(pipeline: Pipeline) -> None:
+    workload = generate_campaign(2500, seed=5, account=ACCOUNT, duplicate_rate=0.1)
+    kinds = Counter(e.event_type for e in workload.events)
+    assert set(kinds) == {
+        "send", "delivery_receipt", "click", "landing", "engagement", "conversion",
+        "subscriber_conversion", "inbound",
+    }  # fmt: skip
+    producer = EventProducer(pipeline.bootstrap)
+    producer.send_many(workload.events)
+    producer.close()
+    messages, attribution = expected_attribution(workload.events)
+
+    pipeline.drain()
+
+    # Attribution: one row per (conversion, model), replaced as a whole.
+    rows = pipeline.query.rows(
+        "SELECT order_id, model, conversion_event_id, toString(amount) AS amount, touch_ids, "
+        "message_ids, weights FROM attribution_credits FINAL WHERE account = {a:String}",
+        {"a": ACCOUNT},
+    )
+    got = {(r["order_id"], r["model"]): r for r in rows}
+    assert len(attribution) > 20 and len(got) == 5 * len(attribution)
+    attributed = 0
+    for order_id, (conversion, eligible) in attribution.items():
+        for model in ("last_click", "first_click", "linear", "time_decay", "position_based"):
+            r = got[(order_id, model)]
+            assert r["conversion_event_id"] == conversion.event_id
+            assert Decimal(r["amount"]) == conversion.amount
+            want = [
+                (t[1], w)
+                for t, w in zip(
+                    eligible, expected_weights(model, eligible, conversion.occurred_at), strict=True
+                )
+                if w != 0
+            ]
+            assert r["touch_ids"] == [tid for tid, _ in want], (order_id, model)
+            weights = [Decimal(w) for w in r["weights"]]
+            if want:
+                assert sum(weights) == 1
+                attributed += model == "last_click"
+            for have, (_, w) in zip(weights, want, strict=True):
+                if isinstance(w, float):
+                    assert math.isclose(float(have), w, rel_tol=1e-9)
+                else:
+                    assert abs(Fraction(have) - Fraction(w)) <= Fraction(1, 10**20)
+    assert attributed >= 10  # the campaign yields real multi-message journeys, not only empties
+
+    # Opt-outs and replies go to the last message that sender delivered before them.
+    deliveries = defaultdict(list)
+    for m in messages.values():
+        if m.delivered_at is not None:
+            deliveries[m.recipient_hash].append((m.delivered_at, m.message_id))
+    expected_opt_outs: Counter[str] = Counter()
+    inbound = {e.event_id: e for e in workload.events if isinstance(e, InboundEvent)}
+    for e in inbound.values():
+        before = sorted(d for d in deliveries[e.recipient_hash] if d[0] <= e.occurred_at)
+        if e.kind.value == "opt_out":
+            expected_opt_outs[before[-1][1] if before else ""] += 1
+    responses = pipeline.query.rows(
+        "SELECT message_id, sum(opt_outs) AS opt_outs FROM message_responses FINAL "
+        "WHERE account = {a:String} GROUP BY message_id HAVING opt_outs > 0",
+        {"a": ACCOUNT},
+    )
+    assert {r["message_id"]: r["opt_outs"] for r in responses} == dict(expected_opt_outs)
+    assert sum(expected_opt_outs.values()) >= 5
+
+    # Funnel stages per campaign from the hourly aggregates.
+    per_campaign = pipeline.query.rows(
+        "SELECT campaign, sum(human_clicks) AS h, sum(landings) AS l, sum(engagements) AS e "
+        "FROM funnel_hourly FINAL WHERE account = {a:String} GROUP BY campaign",
+        {"a": ACCOUNT},
+    )
+    want_stages: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
+    for m in messages.values():
+        stage = want_stages[m.campaign]
+        stage[0] += m.human_clicks
+        stage[1] += m.landings
+        stage[2] += m.engagements
+    assert {r["campaign"]: [r["h"], r["l"], r["e"]] for r in per_campaign} == dict(want_stages)
