@@ -21,6 +21,8 @@ def settings_env(settings: Settings, bootstrap: str) -> dict[str, str]:
             "SMSFUNNEL_CLICKHOUSE_DSN": settings.effective_clickhouse_dsn,
             "SMSFUNNEL_PARTITIONS": str(settings.partitions),
             "SMSFUNNEL_WORKER_ID": settings.worker_id,
+            "SMSFUNNEL_TABLE_STORE": settings.table_store,
+            "SMSFUNNEL_WORKER_SESSION_TIMEOUT": str(settings.worker_session_timeout),
             "SMSFUNNEL_WORKER_METRICS_PORT": str(settings.worker_metrics_port),
             "SMSFUNNEL_SINK_GROUP": settings.sink_group,
             "SMSFUNNEL_SINK_HTTP_PORT": str(settings.sink_http_port),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -41,6 +42,19 @@ class Settings(BaseSettings):
     )
     half_life_hours: int = Field(default=168, ge=1, description="Time-decay model half-life.")
     worker_id: str = Field(default="smsfunnel-worker", description="Faust app id = consumer group.")
+    table_store: Literal["memory", "rocksdb"] = Field(
+        default="memory",
+        description="Faust table store. memory: rebuilt from the whole changelog on start; "
+        "survives SIGKILL exactly (tests/e2e/test_worker_crash.py). rocksdb (rocksdict): state "
+        "on disk, restored incrementally - but SIGKILL loses events with it (measured: "
+        "benchmarks/worker_kill_check.py; faust-streaming#333), so it is opt-in until fixed.",
+    )
+    worker_session_timeout: float = Field(
+        default=15.0,
+        gt=3,
+        description="Seconds before a dead worker's partitions move to the others (Faust's "
+        "default of 60 s stalls every crash recovery for a minute).",
+    )
     worker_metrics_port: int = Field(default=9101, description="Prometheus /metrics of the worker.")
     sink_group: str = Field(default="smsfunnel-sink")
     sink_http_port: int = Field(

@@ -132,7 +132,7 @@ def create_app(settings: Settings, bootstrap: str | None = None) -> faust.App:
     app = faust.App(
         settings.worker_id,
         broker=f"kafka://{bootstrap}",
-        store="memory://",
+        store=f"{settings.table_store}://",
         datadir=str(settings.state_dir / "faust"),
         processing_guarantee="at_least_once",
         topic_partitions=settings.partitions,
@@ -141,6 +141,8 @@ def create_app(settings: Settings, bootstrap: str | None = None) -> faust.App:
         producer_acks=-1,
         web_enabled=False,
         table_standby_replicas=0,
+        broker_session_timeout=settings.worker_session_timeout,
+        broker_heartbeat_interval=3.0,
     )
     raw: dict[str, Any] = {"key_type": bytes, "value_type": bytes}
     raw |= {"key_serializer": "raw", "value_serializer": "raw"}
@@ -256,6 +258,8 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
     from prometheus_client import start_http_server
 
     start_http_server(settings.worker_metrics_port, addr="127.0.0.1")
+    # Faust creates its data directory without parents; a fresh state dir would kill it.
+    (settings.state_dir / "faust").mkdir(parents=True, exist_ok=True)
     app = create_app(settings)
     worker = faust.Worker(app, loglevel=loglevel)
     worker.execute_from_commandline()

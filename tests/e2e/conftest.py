@@ -46,6 +46,15 @@ class Pipeline:
     query: SinkQuery
     logs: Path
 
+    def restart_worker(self) -> None:
+        stop_service(self.worker)
+        env = settings_env(self.settings, self.bootstrap)
+        self.worker = spawn_service("worker", env, self.logs)
+
+    def kill_worker(self) -> None:
+        self.worker.kill()  # SIGKILL: no flush, no commit, no leaving the group
+        self.worker.wait()
+
     def alive(self) -> None:
         for name, proc in (("worker", self.worker), ("sink", self.sink)):
             assert proc.poll() is None, f"{name} died ({proc.returncode}); logs in {self.logs}"
@@ -102,5 +111,5 @@ def pipeline(kafka: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[P
         wait_http(f"http://127.0.0.1:{settings.sink_http_port}/health", 60, p.alive)
         yield p
     finally:
-        stop_service(worker)
-        stop_service(sink)
+        stop_service(p.worker)  # the current processes: a test may have restarted them
+        stop_service(p.sink)

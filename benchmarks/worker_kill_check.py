@@ -1,0 +1,92 @@
+"""Diagnostic (not a test): does a Faust table store survive SIGKILL of the join worker?
+
+Starts a throwaway broker and a worker with the given store, produces a 3,000-message campaign,
+SIGKILLs the worker when about 30 % is processed, restarts it, then compares every message's
+highest funnel-row version on the topic with the offline count of its distinct events.
+
+    PYTHONPATH=. .venv/bin/python benchmarks/worker_kill_check.py rocksdb   # or: memory
+
+Prints "<store>: N of 3000 messages lost events"; N > 0 means the store lost state.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from confluent_kafka import Consumer
+from confluent_kafka.admin import AdminClient
+
+from infra.local_kafka import LocalKafka, free_port
+from infra.topics import provision_topics
+from producers.kafka_producer import EventProducer
+from producers.workload import generate_campaign
+from schemas.funnel_row import FunnelRow
+from schemas.topics import FUNNEL_ROWS, JOIN_INPUTS
+from smsfunnel.drain import group_lag
+from smsfunnel.processes import settings_env, spawn_service, stop_service
+from smsfunnel.settings import PROJECT_ROOT, Settings
+from tests.ground_truth import expected_messages
+
+LIB = PROJECT_ROOT / ".smsfunnel" / "kafka" / "lib"
+
+
+def highest_versions(bootstrap: str) -> dict[str, int]:
+    consumer = Consumer(
+        {"bootstrap.servers": bootstrap, "group.id": "kill-check", "auto.offset.reset": "earliest"}
+    )
+    consumer.subscribe([FUNNEL_ROWS.name])
+    best: dict[str, int] = {}
+    idle = 0
+    while idle < 5:
+        batch = consumer.consume(5000, 1.0)
+        idle = 0 if batch else idle + 1
+        for m in batch:
+            if m.error() is None:
+                row = FunnelRow.from_json(m.value())
+                best[row.message_id] = max(best.get(row.message_id, 0), row.version)
+    consumer.close()
+    return best
+
+
+def main(store: str) -> None:
+    root = Path(tempfile.mkdtemp())
+    broker = LocalKafka(root / "kafka", heap="512m", lib=LIB)
+    bootstrap = broker.start().address
+    settings = Settings(
+        state_dir=root / "state", kafka_bootstrap=bootstrap, table_store=store,
+        worker_metrics_port=free_port(), sink_http_port=free_port(),
+    )  # fmt: skip
+    provision_topics(bootstrap, settings.partitions, settings.worker_id)
+    env = settings_env(settings, bootstrap)
+    worker = spawn_service("worker", env, root / "logs")
+    workload = generate_campaign(3000, seed=41, account="kill-check")
+    producer = EventProducer(bootstrap)
+    producer.send_many(workload.events)
+    producer.close()
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    topics = [t.name for t in JOIN_INPUTS]
+    start = group_lag(admin, bootstrap, settings.worker_id, topics)
+    deadline = time.monotonic() + 180
+    while group_lag(admin, bootstrap, settings.worker_id, topics) > start * 0.7:
+        assert worker.poll() is None and time.monotonic() < deadline, "worker made no progress"
+        time.sleep(0.1)
+    worker.kill()
+    worker.wait()
+    worker = spawn_service("worker", env, root / "logs")
+    deadline = time.monotonic() + 300
+    while group_lag(admin, bootstrap, settings.worker_id, topics) > 0:
+        assert time.monotonic() < deadline, "restarted worker did not catch up"
+        time.sleep(1)
+    stop_service(worker)
+    best = highest_versions(bootstrap)
+    broker.stop()
+    truth = expected_messages(workload.events)
+    lost = [mid for (_, mid), t in truth.items() if best.get(mid) != t.distinct_events]
+    print(f"{store}: {len(lost)} of {len(truth)} messages lost events {lost[:3]} (logs: {root})")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1] if len(sys.argv) > 1 else "rocksdb")
