@@ -17,7 +17,6 @@ import time
 from pathlib import Path
 
 from confluent_kafka import Consumer
-from confluent_kafka.admin import AdminClient
 
 from infra.local_kafka import LocalKafka, free_port
 from infra.topics import provision_topics
@@ -25,7 +24,7 @@ from producers.kafka_producer import EventProducer
 from producers.workload import generate_campaign
 from schemas.funnel_row import FunnelRow
 from schemas.topics import FUNNEL_ROWS, JOIN_INPUTS
-from smsfunnel.drain import group_lag
+from smsfunnel.drain import LagProbe
 from smsfunnel.processes import settings_env, spawn_service, stop_service
 from smsfunnel.settings import PROJECT_ROOT, Settings
 from tests.ground_truth import expected_messages
@@ -66,26 +65,30 @@ def main(store: str) -> None:
     producer = EventProducer(bootstrap)
     producer.send_many(workload.events)
     producer.close()
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    probe = LagProbe(bootstrap)
     topics = [t.name for t in JOIN_INPUTS]
-    start = group_lag(admin, bootstrap, settings.worker_id, topics)
+    start = probe.lag(settings.worker_id, topics)
     deadline = time.monotonic() + 180
-    while group_lag(admin, bootstrap, settings.worker_id, topics) > start * 0.7:
+    while probe.lag(settings.worker_id, topics) > start * 0.7:
         assert worker.poll() is None and time.monotonic() < deadline, "worker made no progress"
         time.sleep(0.1)
     worker.kill()
     worker.wait()
     worker = spawn_service("worker", env, root / "logs")
     deadline = time.monotonic() + 300
-    while group_lag(admin, bootstrap, settings.worker_id, topics) > 0:
+    while probe.lag(settings.worker_id, topics) > 0:
         assert time.monotonic() < deadline, "restarted worker did not catch up"
         time.sleep(1)
     stop_service(worker)
+    probe.close()  # librdkafka clients left to interpreter teardown have segfaulted here
     best = highest_versions(bootstrap)
     broker.stop()
     truth = expected_messages(workload.events)
     lost = [mid for (_, mid), t in truth.items() if best.get(mid) != t.distinct_events]
-    print(f"{store}: {len(lost)} of {len(truth)} messages lost events {lost[:3]} (logs: {root})")
+    print(
+        f"{store}: {len(lost)} of {len(truth)} messages lost events {lost[:3]} (logs: {root})",
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

@@ -140,7 +140,7 @@ def generate_campaign(
         sent_at = start + timedelta(seconds=rng.uniform(0, hours * 3600))
         recipient_hash, country = hash_phone(f"+1415555{rng.randrange(subscribers):04d}", hash_key)
         parts = 1 if rng.random() < 0.85 else 2
-        part_ids = tuple(f"{message_id}-p{i}" for i in range(1, parts + 1))
+        part_ids = tuple(f"{message_id}-p{i}" for i in range(1, parts + 1)) if parts > 1 else ()
         per_part_receipts = parts > 1 and rng.random() < 0.5
         cost = PRICE_PER_PART * parts
         t = truth[(account, campaign, variant)]
@@ -176,7 +176,7 @@ def generate_campaign(
                 provider="demo", part_id=part, **base,
             )  # fmt: skip
 
-        for part in part_ids if per_part_receipts else ("",):
+        for part in part_ids if per_part_receipts else ("",):  # noqa: B020
             if rng.random() < 0.8:
                 events.append(
                     receipt(DeliveryStatus.SUBMITTED, sent_at + timedelta(seconds=1), part)

@@ -78,6 +78,7 @@ class SendEvent(MessageEventBase):
     parts: int = Field(default=1, ge=1, le=255)
     cost: Money = Decimal(0)
     currency: Currency = "USD"
+    provider: Label = Field(default="", description="who sent it (twilio, vonage, smpp:<gw>)")
     provider_message_ids: tuple[Id, ...] = Field(
         default=(), description="the provider's id of each SMS part, when known at send time"
     )
@@ -93,6 +94,33 @@ class DeliveryReceiptEvent(MessageEventBase):
     provider: Label = ""
     error_code: Label = ""
     part_id: Label = Field(default="", description="provider id of the SMS part, multipart only")
+
+
+class ProviderReceiptEvent(EventBase):
+    """A delivery receipt that names only the provider's message id (an SMPP receipt, a Twilio
+    callback without our message id). The resolver stage matches it to its message."""
+
+    event_type: Literal["provider_receipt"] = "provider_receipt"
+    provider: Id
+    provider_message_id: Id
+    status: DeliveryStatus
+    failure_cause: FailureCause = FailureCause.NONE
+    error_code: Label = ""
+
+
+class MessageReference(BaseModel):
+    """Emitted by the join for each spelling of each provider id of a send (resolver input)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    account: Id
+    provider: Label
+    spelling: Id
+    provider_message_id: Id  # as the send gave it: names the part of a multipart message
+    message_id: Id
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(self.model_dump(mode="json"))
 
 
 class ClickEvent(MessageEventBase):
@@ -178,7 +206,8 @@ Event = Annotated[
     | EngagementEvent
     | ConversionEvent
     | SubscriberConversionEvent
-    | InboundEvent,
+    | InboundEvent
+    | ProviderReceiptEvent,
     Field(discriminator="event_type"),
 ]
 _EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)

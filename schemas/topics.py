@@ -12,7 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from schemas.events import EventBase, MessageEventBase, subscriber_key
+from schemas.events import EventBase, MessageEventBase, ProviderReceiptEvent, subscriber_key
+from schemas.provider_ids import normalise, reference_key
 
 DAY_MS = 24 * 3600 * 1000
 
@@ -45,6 +46,15 @@ ENGAGEMENTS = TopicSpec(
 )
 CONVERSIONS = TopicSpec(
     "smsfunnel.conversions", "message_id", "conversion postbacks, resolved to a message"
+)
+# The resolver is keyed by "<account>|<provider>|<provider id spelling>" (schemas/provider_ids.py).
+PROVIDER_RECEIPTS = TopicSpec(
+    "smsfunnel.provider-receipts", "provider reference", "receipts naming only the provider id"
+)
+MESSAGE_REFERENCES = TopicSpec(
+    "smsfunnel.message-references",
+    "provider reference",
+    "re-key stage: provider id spelling -> message id, emitted by the join for each send",
 )
 # The attribution stage is keyed by subscriber ("<account>|<recipient hash>"): its inputs are
 # co-partitioned with each other (not with the per-message topics).
@@ -84,11 +94,13 @@ JOIN_INPUTS: tuple[TopicSpec, ...] = (
     SENDS, DELIVERY_RECEIPTS, CLICKS, LANDINGS, ENGAGEMENTS, CONVERSIONS,
 )  # fmt: skip
 ATTRIBUTION_INPUTS: tuple[TopicSpec, ...] = (SUBSCRIBER_ACTIVITY, SUBSCRIBER_CONVERSIONS, INBOUND)
+RESOLVER_INPUTS: tuple[TopicSpec, ...] = (PROVIDER_RECEIPTS, MESSAGE_REFERENCES)
 SINK_INPUTS: tuple[TopicSpec, ...] = (
     FUNNEL_ROWS, ATTRIBUTION_CREDITS, MESSAGE_RESPONSES, DEAD_LETTERS,
 )  # fmt: skip
 ALL_TOPICS: tuple[TopicSpec, ...] = (
-    *JOIN_INPUTS, SUBSCRIBER_CONVERSIONS, INBOUND, SUBSCRIBER_ACTIVITY, ATTRIBUTION_CREDITS,
+    *JOIN_INPUTS, *RESOLVER_INPUTS, SUBSCRIBER_CONVERSIONS, INBOUND, SUBSCRIBER_ACTIVITY,
+    ATTRIBUTION_CREDITS,
     MESSAGE_RESPONSES, FUNNEL_ROWS, DEAD_LETTERS,
 )  # fmt: skip
 DEAD_LETTER_PARTITIONS = 3
@@ -102,6 +114,7 @@ TOPIC_FOR_EVENT_TYPE: dict[str, TopicSpec] = {
     "conversion": CONVERSIONS,
     "subscriber_conversion": SUBSCRIBER_CONVERSIONS,
     "inbound": INBOUND,
+    "provider_receipt": PROVIDER_RECEIPTS,
 }
 
 
@@ -109,6 +122,9 @@ def record_key(event: EventBase) -> bytes:
     """The Kafka key an input event is produced with: what its topic is partitioned by."""
     if isinstance(event, MessageEventBase):
         return event.message_id.encode()
+    if isinstance(event, ProviderReceiptEvent):
+        spelling = normalise(event.provider_message_id)
+        return reference_key(event.account, event.provider, spelling)
     return subscriber_key(event.account, event.recipient_hash)  # type: ignore[attr-defined]
 
 
@@ -118,6 +134,7 @@ def record_key(event: EventBase) -> bytes:
 # ("changelog topic … has 0 partitions"; the robinhood/faust#728 family).
 MESSAGE_STATE_TABLE = "message-state"
 SUBSCRIBER_STATE_TABLE = "subscriber-state"
+REFERENCE_STATE_TABLE = "reference-state"
 
 
 def changelog_topics(app_id: str) -> tuple[TopicSpec, ...]:
@@ -132,6 +149,7 @@ def changelog_topics(app_id: str) -> tuple[TopicSpec, ...]:
         for table, key in (
             (MESSAGE_STATE_TABLE, "account + message id"),
             (SUBSCRIBER_STATE_TABLE, "subscriber"),
+            (REFERENCE_STATE_TABLE, "provider reference"),
         )
     )
 

@@ -22,50 +22,57 @@ from confluent_kafka.admin import AdminClient
 
 def pipeline_stages(worker_group: str, sink_group: str) -> list[tuple[str, list[str]]]:
     """The consumer groups and topics to wait on, in pipeline order."""
-    from schemas.topics import ATTRIBUTION_INPUTS, JOIN_INPUTS, SINK_INPUTS
+    from schemas.topics import ATTRIBUTION_INPUTS, JOIN_INPUTS, RESOLVER_INPUTS, SINK_INPUTS
 
-    return [
-        (worker_group, [s.name for s in JOIN_INPUTS]),
-        (worker_group, [s.name for s in ATTRIBUTION_INPUTS]),
-        (sink_group, [s.name for s in SINK_INPUTS]),
-    ]
-
-
-def log_end_offsets(bootstrap: str, topics: Sequence[str]) -> dict[tuple[str, int], int]:
-    consumer = Consumer(
-        {"bootstrap.servers": bootstrap, "group.id": "smsfunnel-drain-probe", "log_level": 3}
-    )
-    try:
-        metadata = consumer.list_topics(timeout=10)
-        ends: dict[tuple[str, int], int] = {}
-        for topic in topics:
-            for partition in metadata.topics[topic].partitions:
-                _, high = consumer.get_watermark_offsets(
-                    TopicPartition(topic, partition), timeout=10
-                )
-                ends[(topic, partition)] = high
-        return ends
-    finally:
-        consumer.close()
+    # The worker's stages feed each other (join -> resolver -> join, join -> attribution), so
+    # they are checked together, in one consistent snapshot (see LagProbe.by_partition).
+    worker_topics = [s.name for s in (*JOIN_INPUTS, *RESOLVER_INPUTS, *ATTRIBUTION_INPUTS)]
+    return [(worker_group, worker_topics), (sink_group, [s.name for s in SINK_INPUTS])]
 
 
-def committed_offsets(
-    admin: AdminClient, group: str, partitions: Sequence[tuple[str, int]]
-) -> dict[tuple[str, int], int]:
-    request = ConsumerGroupTopicPartitions(group, [TopicPartition(t, p) for t, p in partitions])
-    futures = admin.list_consumer_group_offsets([request])
-    result = futures[group].result()
-    return {(tp.topic, tp.partition): tp.offset for tp in result.topic_partitions}
+class LagProbe:
+    """Measures consumer-group lag with one admin client and one metadata consumer (creating a
+    librdkafka client per probe, many times a second, is wasteful and has crashed here)."""
 
+    def __init__(self, bootstrap: str) -> None:
+        self.admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 3})
+        self.consumer = Consumer(
+            {"bootstrap.servers": bootstrap, "group.id": "smsfunnel-lag-probe", "log_level": 3}
+        )
 
-def group_lag(admin: AdminClient, bootstrap: str, group: str, topics: Sequence[str]) -> int:
-    ends = log_end_offsets(bootstrap, topics)
-    committed = committed_offsets(admin, group, list(ends))
-    lag = 0
-    for key, end in ends.items():
-        done = committed.get(key, -1)
-        lag += end - max(done, 0) if end > 0 else 0
-    return lag
+    def close(self) -> None:
+        self.consumer.close()
+
+    def __enter__(self) -> LagProbe:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def by_partition(self, group: str, topics: Sequence[str]) -> dict[tuple[str, int], int]:
+        """Records on `topics` not yet committed by `group`, per partition (zeros left out).
+
+        Committed offsets are read *before* the log ends: every output of an input committed
+        by then was flushed before that commit, so it is inside the ends read afterwards. A
+        zero is then a consistent "nothing in flight", even for stages that feed each other.
+        """
+        metadata = self.consumer.list_topics(timeout=10)
+        partitions = [(t, p) for t in topics for p in metadata.topics[t].partitions]
+        request = ConsumerGroupTopicPartitions(group, [TopicPartition(t, p) for t, p in partitions])
+        result = self.admin.list_consumer_group_offsets([request])[group].result()
+        committed = {(tp.topic, tp.partition): tp.offset for tp in result.topic_partitions}
+        lag: dict[tuple[str, int], int] = {}
+        for topic, partition in partitions:
+            _, end = self.consumer.get_watermark_offsets(
+                TopicPartition(topic, partition), timeout=10
+            )
+            behind = end - max(committed.get((topic, partition), -1), 0) if end > 0 else 0
+            if behind:
+                lag[(topic, partition)] = behind
+        return lag
+
+    def lag(self, group: str, topics: Sequence[str]) -> int:
+        return sum(self.by_partition(group, topics).values())
 
 
 def wait_until_drained(
@@ -76,15 +83,16 @@ def wait_until_drained(
     poll_seconds: float = 0.5,
 ) -> None:
     """Wait, stage by stage in pipeline order, until each (group, topics) has no lag."""
-    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 3})
     deadline = time.monotonic() + timeout
-    for group, topics in stages:
-        while True:
-            lag = group_lag(admin, bootstrap, group, topics)
-            if on_progress:
-                on_progress(group, lag)
-            if lag == 0:
-                break
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"consumer group {group} still {lag} records behind")
-            time.sleep(poll_seconds)
+    with LagProbe(bootstrap) as probe:
+        for group, topics in stages:
+            while True:
+                stuck = probe.by_partition(group, topics)
+                lag = sum(stuck.values())
+                if on_progress:
+                    on_progress(group, lag)
+                if lag == 0:
+                    break
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"group {group} still {lag} records behind: {stuck}")
+                time.sleep(poll_seconds)

@@ -31,19 +31,28 @@ from schemas.dead_letter import DeadLetter
 from schemas.events import (
     InboundEvent,
     MessageEventBase,
+    MessageReference,
+    ProviderReceiptEvent,
+    SendEvent,
     SubscriberConversionEvent,
+    event_to_json,
     parse_event,
     subscriber_key,
 )
+from schemas.provider_ids import normalise, reference_key, spellings
 from schemas.subscriber_activity import SubscriberSnapshot
 from schemas.topics import (
     ATTRIBUTION_CREDITS,
     ATTRIBUTION_INPUTS,
     DEAD_LETTERS,
+    DELIVERY_RECEIPTS,
     FUNNEL_ROWS,
     JOIN_INPUTS,
+    MESSAGE_REFERENCES,
     MESSAGE_RESPONSES,
     MESSAGE_STATE_TABLE,
+    REFERENCE_STATE_TABLE,
+    RESOLVER_INPUTS,
     SUBSCRIBER_ACTIVITY,
     SUBSCRIBER_STATE_TABLE,
 )
@@ -55,6 +64,12 @@ from stream_processors.message_state import (
     funnel_row,
     state_key,
     subscriber_snapshot,
+)
+from stream_processors.reference_state import (
+    ReferenceState,
+    apply_receipt,
+    apply_reference,
+    resolved_receipts,
 )
 from stream_processors.subscriber_state import (
     SubscriberState,
@@ -127,6 +142,29 @@ def changed_content(before: list[Any], after: list[Any]) -> list[Any]:
     return [r for r in after if r.model_copy(update={"version": 0}).to_json() not in old]
 
 
+def validate_resolver_record(
+    topic: str, key: bytes | None, value: bytes | None
+) -> MessageReference | ProviderReceiptEvent:
+    """Parse a resolver input record and check it is keyed by its provider reference."""
+    if value is None:
+        raise ValueError("empty record value")
+    item: MessageReference | ProviderReceiptEvent
+    if topic == MESSAGE_REFERENCES.name:
+        item = MessageReference.model_validate_json(value)
+        expected = reference_key(item.account, item.provider, item.spelling)
+    else:
+        event = parse_event(value)
+        if not isinstance(event, ProviderReceiptEvent):
+            raise WrongTopic(f"a {event.event_type} event does not belong on {topic}")
+        item = event
+        expected = reference_key(
+            event.account, event.provider, normalise(event.provider_message_id)
+        )
+    if key != expected:
+        raise WrongPartitionKey(f"record key {key!r} is not the reference key {expected!r}")
+    return item
+
+
 def create_app(settings: Settings, bootstrap: str | None = None) -> faust.App:
     bootstrap = bootstrap or settings.bootstrap_servers()
     app = faust.App(
@@ -148,6 +186,9 @@ def create_app(settings: Settings, bootstrap: str | None = None) -> faust.App:
     raw |= {"key_serializer": "raw", "value_serializer": "raw"}
     inputs = app.topic(*(spec.name for spec in JOIN_INPUTS), **raw)
     subscriber_inputs = app.topic(*(spec.name for spec in ATTRIBUTION_INPUTS), **raw)
+    resolver_inputs = app.topic(*(spec.name for spec in RESOLVER_INPUTS), **raw)
+    receipts_topic = app.topic(DELIVERY_RECEIPTS.name, **raw)
+    references_topic = app.topic(MESSAGE_REFERENCES.name, **raw)
     rows_topic = app.topic(FUNNEL_ROWS.name, **raw)
     activity_topic = app.topic(SUBSCRIBER_ACTIVITY.name, **raw)
     credits_topic = app.topic(ATTRIBUTION_CREDITS.name, **raw)
@@ -161,6 +202,9 @@ def create_app(settings: Settings, bootstrap: str | None = None) -> faust.App:
     )
     subscribers = app.Table(
         SUBSCRIBER_STATE_TABLE, partitions=settings.partitions, key_type=bytes, value_type=bytes
+    )
+    references = app.Table(
+        REFERENCE_STATE_TABLE, partitions=settings.partitions, key_type=bytes, value_type=bytes
     )
     half_life = Decimal(settings.half_life_hours)
 
@@ -206,6 +250,21 @@ def create_app(settings: Settings, bootstrap: str | None = None) -> faust.App:
                 metrics.EVENT_LAG_SECONDS.observe(max(lag, 0.0))
             else:
                 metrics.DUPLICATE_EVENTS.labels(parsed.event_type).inc()
+            if isinstance(parsed, SendEvent):
+                # Re-key stage: every spelling of the send's provider ids, to the resolver, so
+                # receipts that name only a provider id find this message (even if they came
+                # first: the resolver holds them).
+                for provider_id in parsed.provider_message_ids:
+                    for spelling in spellings(provider_id):
+                        ref = MessageReference(
+                            account=parsed.account, provider=parsed.provider.lower(),
+                            spelling=spelling, provider_message_id=provider_id,
+                            message_id=parsed.message_id,
+                        )  # fmt: skip
+                        await references_topic.send(
+                            key=reference_key(ref.account, ref.provider, spelling),
+                            value=ref.to_json(),
+                        )
             row = funnel_row(state)
             await rows_topic.send(key=parsed.message_id.encode(), value=row.to_json())
             metrics.FUNNEL_ROWS_EMITTED.inc()
@@ -250,6 +309,32 @@ def create_app(settings: Settings, bootstrap: str | None = None) -> faust.App:
                 await credits_topic.send(key=key, value=credit_set.to_json())
             for response in answers:
                 await responses_topic.send(key=key, value=response.to_json())
+
+    @app.agent(resolver_inputs, concurrency=1)
+    async def resolve(stream: faust.StreamT) -> None:
+        async for event in stream.events():
+            message = event.message
+            try:
+                item = validate_resolver_record(message.topic, message.key, message.value)
+            except (ValidationError, ValueError) as exc:
+                await dead_letter(message, exc, "resolver")
+                continue
+            stored = references.get(message.key)
+            state = ReferenceState.from_bytes(stored) if stored is not None else None
+            if isinstance(item, MessageReference):
+                state, changed = apply_reference(state, item)
+            else:
+                state, changed = apply_receipt(state, item)
+            if changed:
+                references[message.key] = state.to_bytes()
+            held = resolved_receipts(state)
+            metrics.UNRESOLVED_RECEIPTS.labels(
+                "held" if not held and state.receipts else "resolved"
+            ).inc()
+            for receipt in held:
+                await receipts_topic.send(
+                    key=receipt.message_id.encode(), value=event_to_json(receipt)
+                )
 
     return app
 

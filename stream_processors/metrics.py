@@ -32,3 +32,8 @@ ATTRIBUTION_INPUTS = Counter(
     "Inputs of the attribution stage: applied to subscriber state, or repeats/stale versions.",
     ["outcome"],
 )
+UNRESOLVED_RECEIPTS = Counter(
+    "smsfunnel_resolver_inputs_total",
+    "Resolver inputs: 'held' when receipts wait for their send's provider id, else 'resolved'.",
+    ["outcome"],
+)

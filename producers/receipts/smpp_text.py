@@ -11,6 +11,8 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 
+from schemas.provider_ids import spellings
+
 _FIELD = re.compile(
     r"(?P<key>id|sub|dlvrd|submit date|done date|stat|err|text)\s*:\s*",
     re.IGNORECASE,
@@ -57,14 +59,5 @@ def parse_receipt_text(text: str, zone: tzinfo) -> SmppReceipt:
 
 
 def smsc_id_variants(smsc_id: str) -> set[str]:
-    """Spellings under which one SMSC id may appear: gateways report it in hex in one place and
-    decimal in another, in either case, with or without leading zeros. Every variant is
-    registered for a send, so a receipt's id matches whichever spelling it uses."""
-    raw = smsc_id.strip().lower()
-    stripped = raw.lstrip("0") or "0"
-    variants = {stripped}
-    if re.fullmatch(r"[0-9a-f]+", stripped):
-        variants.add(str(int(stripped, 16)))
-    if stripped.isdigit():
-        variants.add(format(int(stripped), "x"))
-    return variants
+    """Spellings under which one SMSC id may appear (see schemas/provider_ids.py)."""
+    return spellings(smsc_id)

@@ -14,7 +14,7 @@ from producers.kafka_producer import EventProducer
 from producers.workload import generate_campaign
 from schemas.topics import SINK_INPUTS
 from sinks.query_client import SinkQuery
-from smsfunnel.drain import group_lag, wait_until_drained
+from smsfunnel.drain import LagProbe, wait_until_drained
 from smsfunnel.processes import settings_env, spawn_service, stop_service
 from smsfunnel.report import campaign_summary
 from tests.e2e.conftest import Pipeline, wait_http
@@ -24,7 +24,6 @@ pytestmark = pytest.mark.e2e
 
 
 def test_sink_killed_mid_batch_recovers_to_ground_truth(pipeline: Pipeline, tmp_path: Path) -> None:
-    from confluent_kafka.admin import AdminClient
 
     account = "e2e-sink-kill"
     workload = generate_campaign(4000, seed=31, account=account)
@@ -47,7 +46,7 @@ def test_sink_killed_mid_batch_recovers_to_ground_truth(pipeline: Pipeline, tmp_
     env = settings_env(settings, pipeline.bootstrap)
     logs = tmp_path / "logs"
     topics = [spec.name for spec in SINK_INPUTS]
-    admin = AdminClient({"bootstrap.servers": pipeline.bootstrap})
+    probe = LagProbe(pipeline.bootstrap)
 
     spawned = []
     try:
@@ -58,10 +57,10 @@ def test_sink_killed_mid_batch_recovers_to_ground_truth(pipeline: Pipeline, tmp_
             assert spawned[-1].wait(timeout=120) == -signal.SIGKILL
 
         # 3: killed from outside at an arbitrary moment, once it has made some progress.
-        before = group_lag(admin, pipeline.bootstrap, settings.sink_group, topics)
+        before = probe.lag(settings.sink_group, topics)
         spawned.append(sink := spawn_service("sink", env, logs))
         deadline = time.monotonic() + 120
-        while group_lag(admin, pipeline.bootstrap, settings.sink_group, topics) >= before:
+        while probe.lag(settings.sink_group, topics) >= before:
             assert sink.poll() is None and time.monotonic() < deadline
             time.sleep(0.05)
         sink.send_signal(signal.SIGKILL)

@@ -38,7 +38,8 @@ def test_every_event_type_has_exactly_one_input_topic_keyed_as_it_says() -> None
     assert set(TOPIC_FOR_EVENT_TYPE) == set(all_types)
     message_types = _event_types(events.MessageEvent)
     subscriber_types = _event_types(events.SubscriberEvent)
-    assert message_types.keys() | subscriber_types.keys() == all_types.keys()
+    assert message_types.keys() | subscriber_types.keys() | {"provider_receipt"} == all_types.keys()
+    assert TOPIC_FOR_EVENT_TYPE["provider_receipt"].key == "provider reference"
     assert {TOPIC_FOR_EVENT_TYPE[t] for t in message_types} == set(JOIN_INPUTS)
     assert {TOPIC_FOR_EVENT_TYPE[t].key for t in subscriber_types} == {"subscriber"}
 

@@ -1,0 +1,82 @@
+"""Resolver state: one provider-id spelling, the message it belongs to, and the receipts that
+named it. Pure: no Kafka here.
+
+Receipts are kept (not dropped once forwarded): on every input, all of them are forwarded again
+once the message is known. The join drops repeats by event id, so forwarding twice is harmless,
+and a replay after a crash re-sends whatever a crash may have lost.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import orjson
+
+from schemas.events import DeliveryReceiptEvent, MessageReference, ProviderReceiptEvent
+
+
+@dataclass
+class ReferenceState:
+    reference: MessageReference | None = None
+    receipts: dict[str, ProviderReceiptEvent] = field(default_factory=dict)
+
+    def to_bytes(self) -> bytes:
+        return orjson.dumps(
+            {
+                "ref": self.reference.model_dump(mode="json") if self.reference else None,
+                "rcpt": {k: r.model_dump(mode="json") for k, r in self.receipts.items()},
+            }
+        )
+
+    @classmethod
+    def from_bytes(cls, payload: bytes) -> ReferenceState:
+        d = orjson.loads(payload)
+        return cls(
+            reference=MessageReference.model_validate(d["ref"]) if d["ref"] else None,
+            receipts={k: ProviderReceiptEvent.model_validate(r) for k, r in d["rcpt"].items()},
+        )
+
+
+def apply_reference(
+    state: ReferenceState | None, ref: MessageReference
+) -> tuple[ReferenceState, bool]:
+    state = state or ReferenceState()
+    # Two messages claiming one provider id is a provider bug; the least message id wins so
+    # the answer does not depend on arrival order.
+    if state.reference is None or ref.message_id < state.reference.message_id:
+        state.reference = ref
+        return state, True
+    return state, False
+
+
+def apply_receipt(
+    state: ReferenceState | None, receipt: ProviderReceiptEvent
+) -> tuple[ReferenceState, bool]:
+    state = state or ReferenceState()
+    if receipt.event_id in state.receipts:
+        return state, False
+    state.receipts[receipt.event_id] = receipt
+    return state, True
+
+
+def resolved_receipts(state: ReferenceState) -> list[DeliveryReceiptEvent]:
+    """The held receipts as the join's delivery receipts; empty until the message is known.
+    The part is the provider id as the send spelled it, so every spelling of one part
+    lands on the same part."""
+    ref = state.reference
+    if ref is None:
+        return []
+    return [
+        DeliveryReceiptEvent(
+            event_id=r.event_id,
+            account=r.account,
+            occurred_at=r.occurred_at,
+            message_id=ref.message_id,
+            status=r.status,
+            failure_cause=r.failure_cause,
+            provider=r.provider,
+            error_code=r.error_code,
+            part_id=ref.provider_message_id,
+        )  # fmt: skip
+        for r in sorted(state.receipts.values(), key=lambda r: (r.occurred_at, r.event_id))
+    ]
