@@ -3,8 +3,11 @@
 Starts a throwaway broker and a worker with the given store, produces a 3,000-message campaign,
 SIGKILLs the worker when about 30 % is processed, restarts it, then compares every message's
 highest funnel-row version on the topic with the offline count of its distinct events.
+With --twice, half the events are first processed completely and the worker is killed at rest
+and restarted before the other half arrives (and is killed mid-stream as above).
 
     PYTHONPATH=. .venv/bin/python benchmarks/worker_kill_check.py rocksdb   # or: memory
+    PYTHONPATH=. .venv/bin/python benchmarks/worker_kill_check.py memory --twice
 
 Prints "<store>: N of 3000 messages lost events"; N > 0 means the store lost state.
 """
@@ -50,7 +53,13 @@ def highest_versions(bootstrap: str) -> dict[str, int]:
     return best
 
 
-def main(store: str) -> None:
+def kill_and_restart(worker, env, logs):  # type: ignore[no-untyped-def]
+    worker.kill()
+    worker.wait()
+    return spawn_service("worker", env, logs)
+
+
+def main(store: str, twice: bool) -> None:
     root = Path(tempfile.mkdtemp())
     broker = LocalKafka(root / "kafka", heap="512m", lib=LIB)
     bootstrap = broker.start().address
@@ -63,18 +72,26 @@ def main(store: str) -> None:
     worker = spawn_service("worker", env, root / "logs")
     workload = generate_campaign(3000, seed=41, account="kill-check")
     producer = EventProducer(bootstrap)
-    producer.send_many(workload.events)
-    producer.close()
     probe = LagProbe(bootstrap)
     topics = [t.name for t in JOIN_INPUTS]
+    events = workload.events
+    if twice:  # half the events, fully processed, then a kill at rest
+        producer.send_many(events[: len(events) // 2])
+        producer.flush()
+        deadline = time.monotonic() + 180
+        while probe.lag(settings.worker_id, topics) > 0:
+            assert time.monotonic() < deadline, "worker did not catch up"
+            time.sleep(0.5)
+        worker = kill_and_restart(worker, env, root / "logs")
+        events = events[len(events) // 2 :]
+    producer.send_many(events)
+    producer.close()
     start = probe.lag(settings.worker_id, topics)
     deadline = time.monotonic() + 180
     while probe.lag(settings.worker_id, topics) > start * 0.7:
         assert worker.poll() is None and time.monotonic() < deadline, "worker made no progress"
         time.sleep(0.1)
-    worker.kill()
-    worker.wait()
-    worker = spawn_service("worker", env, root / "logs")
+    worker = kill_and_restart(worker, env, root / "logs")
     deadline = time.monotonic() + 300
     while probe.lag(settings.worker_id, topics) > 0:
         assert time.monotonic() < deadline, "restarted worker did not catch up"
@@ -85,11 +102,14 @@ def main(store: str) -> None:
     broker.stop()
     truth = expected_messages(workload.events)
     lost = [mid for (_, mid), t in truth.items() if best.get(mid) != t.distinct_events]
+    mode = "killed at rest, then mid-stream" if twice else "killed mid-stream"
     print(
-        f"{store}: {len(lost)} of {len(truth)} messages lost events {lost[:3]} (logs: {root})",
+        f"{store} ({mode}): {len(lost)} of {len(truth)} messages lost events {lost[:3]} "
+        f"(logs: {root})",
         flush=True,
     )
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else "rocksdb")
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    main(args[0] if args else "rocksdb", twice="--twice" in sys.argv)
