@@ -17,6 +17,7 @@ from __future__ import annotations
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 from confluent_kafka import Consumer
@@ -35,12 +36,13 @@ from tests.ground_truth import expected_messages
 LIB = PROJECT_ROOT / ".smsfunnel" / "kafka" / "lib"
 
 
-def highest_versions(bootstrap: str) -> dict[str, int]:
+def highest_versions(bootstrap: str) -> tuple[dict[str, int], dict[str, int]]:
     consumer = Consumer(
         {"bootstrap.servers": bootstrap, "group.id": "kill-check", "auto.offset.reset": "earliest"}
     )
     consumer.subscribe([FUNNEL_ROWS.name])
     best: dict[str, int] = {}
+    partition: dict[str, int] = {}
     idle = 0
     while idle < 5:
         batch = consumer.consume(5000, 1.0)
@@ -49,8 +51,9 @@ def highest_versions(bootstrap: str) -> dict[str, int]:
             if m.error() is None:
                 row = FunnelRow.from_json(m.value())
                 best[row.message_id] = max(best.get(row.message_id, 0), row.version)
+                partition[row.message_id] = m.partition()
     consumer.close()
-    return best
+    return best, partition
 
 
 def kill_and_restart(worker, env, logs):  # type: ignore[no-untyped-def]
@@ -98,10 +101,12 @@ def main(store: str, twice: bool) -> None:
         time.sleep(1)
     stop_service(worker)
     probe.close()  # librdkafka clients left to interpreter teardown have segfaulted here
-    best = highest_versions(bootstrap)
+    best, partition = highest_versions(bootstrap)
     broker.stop()
     truth = expected_messages(workload.events)
     lost = [mid for (_, mid), t in truth.items() if best.get(mid) != t.distinct_events]
+    by_partition = Counter(partition.get(mid, -1) for mid in lost)
+    print(f"short messages by partition: {dict(sorted(by_partition.items()))}", flush=True)
     mode = "killed at rest, then mid-stream" if twice else "killed mid-stream"
     print(
         f"{store} ({mode}): {len(lost)} of {len(truth)} messages lost events {lost[:3]} "
