@@ -55,7 +55,10 @@ def _money(value: Decimal, currency: str) -> str:
 
 
 def render(summaries: list[VariantSummary], account: str, currency: str = "USD") -> Table:
-    table = Table(title=f"smsfunnel report - account {account} (revenue: last touch, {currency})")
+    table = Table(
+        title=f"smsfunnel report - account {account} "
+        f"(revenue: conversions through each message's own clicks, {currency})"
+    )
     for column in (
         "campaign", "variant", "sent", "delivery rate", "CTR (delivered)", "conversion rate",
         "revenue", "revenue / message",
