@@ -20,9 +20,10 @@ Delivery guarantee, and why at-least-once is enough here:
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 import faust
 from pydantic import ValidationError
@@ -165,6 +166,16 @@ def validate_resolver_record(
     return item
 
 
+T = TypeVar("T")
+S = TypeVar("S")
+
+
+def load(table: Any, key: bytes, decode: Callable[[bytes], S]) -> S | None:
+    """A table's state for `key`, decoded; None when there is none yet."""
+    stored = table.get(key)
+    return decode(stored) if stored is not None else None
+
+
 def create_app(settings: Settings, bootstrap: str | None = None) -> faust.App:
     bootstrap = bootstrap or settings.bootstrap_servers()
     app = faust.App(
@@ -229,18 +240,25 @@ def create_app(settings: Settings, bootstrap: str | None = None) -> faust.App:
         )
         await dead_letter_topic.send(key=message.topic.encode(), value=record.to_json())
 
+    async def accepted(
+        stream: faust.StreamT, stage: str, validate: Callable[[Any], T]
+    ) -> AsyncIterator[tuple[Any, T]]:
+        """The stream's records that `validate` accepts; the others go to the dead letters.
+        Iterating this iterates the stream, so Faust acks each record as before."""
+        async for event in stream.events():
+            try:
+                item = validate(event.message)
+            except (ValidationError, ValueError) as exc:
+                await dead_letter(event.message, exc, stage)
+                continue
+            yield event.message, item
+
     @app.agent(inputs, concurrency=1)
     async def join(stream: faust.StreamT) -> None:
-        async for event in stream.events():
-            message = event.message
-            try:
-                parsed = validate_message_record(message.key, message.value)
-            except (ValidationError, ValueError) as exc:
-                await dead_letter(message, exc, "join")
-                continue
+        validate = lambda m: validate_message_record(m.key, m.value)  # noqa: E731
+        async for _, parsed in accepted(stream, "join", validate):
             key = state_key(parsed.account, parsed.message_id)
-            stored = states.get(key)
-            state = MessageState.from_bytes(stored) if stored is not None else None
+            state = load(states, key, MessageState.from_bytes)
             previous = subscriber_snapshot(state) if state is not None else None
             state, changed = apply_event(state, parsed)
             if changed:
@@ -280,16 +298,10 @@ def create_app(settings: Settings, bootstrap: str | None = None) -> faust.App:
 
     @app.agent(subscriber_inputs, concurrency=1)
     async def attribute(stream: faust.StreamT) -> None:
-        async for event in stream.events():
-            message = event.message
-            try:
-                item = validate_subscriber_record(message.topic, message.key, message.value)
-            except (ValidationError, ValueError) as exc:
-                await dead_letter(message, exc, "attribution")
-                continue
+        validate = lambda m: validate_subscriber_record(m.topic, m.key, m.value)  # noqa: E731
+        async for message, item in accepted(stream, "attribution", validate):
             key = message.key
-            stored = subscribers.get(key)
-            state = SubscriberState.from_bytes(stored) if stored is not None else None
+            state = load(subscribers, key, SubscriberState.from_bytes)
             before_credits = credit_sets(state, settings.view_through, half_life) if state else []
             before_responses = responses(state) if state else []
             if isinstance(item, SubscriberSnapshot):
@@ -312,15 +324,9 @@ def create_app(settings: Settings, bootstrap: str | None = None) -> faust.App:
 
     @app.agent(resolver_inputs, concurrency=1)
     async def resolve(stream: faust.StreamT) -> None:
-        async for event in stream.events():
-            message = event.message
-            try:
-                item = validate_resolver_record(message.topic, message.key, message.value)
-            except (ValidationError, ValueError) as exc:
-                await dead_letter(message, exc, "resolver")
-                continue
-            stored = references.get(message.key)
-            state = ReferenceState.from_bytes(stored) if stored is not None else None
+        validate = lambda m: validate_resolver_record(m.topic, m.key, m.value)  # noqa: E731
+        async for message, item in accepted(stream, "resolver", validate):
+            state = load(references, message.key, ReferenceState.from_bytes)
             if isinstance(item, MessageReference):
                 state, changed = apply_reference(state, item)
             else:
