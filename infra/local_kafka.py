@@ -245,7 +245,7 @@ class LocalKafka:
             shutil.rmtree(self.data)
         cluster_id = self._random_cluster_id()
         result = self._run_java(
-            "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(config),
+            "kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}", "-c", str(config),
             "--ignore-formatted", log_name="format.log",
         )  # fmt: skip
         if result.returncode != 0:
@@ -256,7 +256,12 @@ class LocalKafka:
     def _random_cluster_id() -> str:
         import base64
 
-        return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        # URL-safe base64 may begin with "-", which the storage tool's argument parser takes
+        # for an option; such an id failed `format` about one start in 32.
+        while True:
+            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+            if not cluster_id.startswith("-"):
+                return cluster_id
 
     def _cluster_id_from_meta(self) -> str:
         for line in (self.data / "meta.properties").read_text().splitlines():

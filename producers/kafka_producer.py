@@ -61,8 +61,7 @@ class EventProducer:
             raise DeliveryFailed(f"{len(errors)} events refused, first: {errors[0]}")
 
     def close(self, timeout: float = 60.0) -> None:
-        """Flush, then release the client (its threads stop; no reconnect attempts after)."""
-        try:
-            self.flush(timeout)
-        finally:
-            self._producer = None  # type: ignore[assignment]
+        """Flush everything. The librdkafka client itself is left to garbage collection:
+        destroying it explicitly here, just before other clients were created, segfaulted the
+        demo process now and then."""
+        self.flush(timeout)

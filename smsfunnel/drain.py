@@ -16,7 +16,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 
-from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, TopicPartition
+from confluent_kafka import (
+    Consumer,
+    ConsumerGroupTopicPartitions,
+    KafkaError,
+    KafkaException,
+    TopicPartition,
+)
 from confluent_kafka.admin import AdminClient
 
 
@@ -28,6 +34,17 @@ def pipeline_stages(worker_group: str, sink_group: str) -> list[tuple[str, list[
     # they are checked together, in one consistent snapshot (see LagProbe.by_partition).
     worker_topics = [s.name for s in (*JOIN_INPUTS, *RESOLVER_INPUTS, *ATTRIBUTION_INPUTS)]
     return [(worker_group, worker_topics), (sink_group, [s.name for s in SINK_INPUTS])]
+
+
+TRANSIENT_COORDINATOR_ERRORS = frozenset(
+    {
+        KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+        KafkaError.COORDINATOR_NOT_AVAILABLE,
+        KafkaError.NOT_COORDINATOR,
+        KafkaError._TIMED_OUT,
+        KafkaError._TRANSPORT,
+    }
+)
 
 
 class LagProbe:
@@ -59,7 +76,15 @@ class LagProbe:
         metadata = self.consumer.list_topics(timeout=10)
         partitions = [(t, p) for t in topics for p in metadata.topics[t].partitions]
         request = ConsumerGroupTopicPartitions(group, [TopicPartition(t, p) for t, p in partitions])
-        result = self.admin.list_consumer_group_offsets([request])[group].result()
+        try:
+            result = self.admin.list_consumer_group_offsets([request])[group].result()
+        except KafkaException as exc:
+            # A fresh broker answers COORDINATOR_LOAD_IN_PROGRESS (and the like) for a while:
+            # that is "not known yet", so report everything as still in flight.
+            error = exc.args[0]
+            if not (error.retriable() or error.code() in TRANSIENT_COORDINATOR_ERRORS):
+                raise
+            return {(t, p): 1 for t, p in partitions}
         committed = {(tp.topic, tp.partition): tp.offset for tp in result.topic_partitions}
         lag: dict[tuple[str, int], int] = {}
         for topic, partition in partitions:
