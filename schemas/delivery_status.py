@@ -30,10 +30,6 @@ FINAL_STATUSES = frozenset(
 )
 
 
-def is_final(status: DeliveryStatus) -> bool:
-    return status in FINAL_STATUSES
-
-
 def receipt_precedence(status: DeliveryStatus, occurred_at: datetime, event_id: str) -> tuple:
     """Sort key: the receipt with the greatest key is the message's current status.
 

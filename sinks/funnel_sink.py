@@ -180,10 +180,6 @@ class Batch:
         if current is None or r.version >= current.version:
             self.responses[key] = r
 
-    @property
-    def empty(self) -> bool:
-        return not (self.rows or self.credits or self.responses or self.dead_letters)
-
     def token(self, table: str) -> str:
         ranges = ",".join(f"{t}:{p}:{a}-{b}" for (t, p), (a, b) in sorted(self.offsets.items()))
         return f"{table}:" + hashlib.sha256(ranges.encode()).hexdigest()

@@ -25,7 +25,13 @@ from decimal import Decimal
 
 import orjson
 
-from schemas.delivery_status import FINAL_STATUSES, DeliveryStatus, FailureCause, receipt_precedence
+from schemas.delivery_status import (
+    FAILED,
+    FINAL_STATUSES,
+    DeliveryStatus,
+    FailureCause,
+    receipt_precedence,
+)
 from schemas.events import (
     ClickEvent,
     ConversionEvent,
@@ -38,8 +44,6 @@ from schemas.events import (
 from schemas.funnel_row import FunnelRow
 from schemas.subscriber_activity import ConversionRecord, SubscriberSnapshot, TouchRecord
 from stream_processors.click_classification import non_human_reason, request_flag
-
-FAILED = frozenset({DeliveryStatus.UNDELIVERED, DeliveryStatus.EXPIRED, DeliveryStatus.REJECTED})
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,6 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 
-from schemas.provider_ids import spellings
-
 _FIELD = re.compile(
     r"(?P<key>id|sub|dlvrd|submit date|done date|stat|err|text)\s*:\s*",
     re.IGNORECASE,
@@ -56,8 +54,3 @@ def parse_receipt_text(text: str, zone: tzinfo) -> SmppReceipt:
         done=_date(fields.get("done date", ""), zone),
         text=fields.get("text", ""),
     )
-
-
-def smsc_id_variants(smsc_id: str) -> set[str]:
-    """Spellings under which one SMSC id may appear (see schemas/provider_ids.py)."""
-    return spellings(smsc_id)

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from producers.receipts.smpp_text import parse_receipt_text, smsc_id_variants
+from producers.receipts.smpp_text import parse_receipt_text
 from schemas.delivery_status import (
     DeliveryStatus as S,
 )
@@ -19,6 +19,7 @@ from schemas.delivery_status import (
     from_twilio,
     from_vonage,
 )
+from schemas.provider_ids import spellings
 
 
 @pytest.mark.parametrize(
@@ -99,5 +100,5 @@ def test_smpp_text_lenient_forms() -> None:
 
 def test_smsc_id_spellings_meet() -> None:
     hex_form, decimal_form = "001A2B3C", "1715004"
-    assert smsc_id_variants(hex_form) & smsc_id_variants(decimal_form)
-    assert smsc_id_variants("1a2b3c") == smsc_id_variants("001A2B3C")
+    assert spellings(hex_form) & spellings(decimal_form)
+    assert spellings("1a2b3c") == spellings("001A2B3C")
