@@ -67,9 +67,12 @@ def main(store: str, twice: bool) -> None:
     broker = LocalKafka(root / "kafka", heap="512m", lib=LIB)
     bootstrap = broker.start().address
     settings = Settings(
-        state_dir=root / "state", kafka_bootstrap=bootstrap, table_store=store,
-        worker_metrics_port=free_port(), sink_http_port=free_port(),
-    )  # fmt: skip
+        state_dir=root / "state",
+        kafka_bootstrap=bootstrap,
+        table_store=store,
+        worker_metrics_port=free_port(),
+        sink_http_port=free_port(),
+    )
     provision_topics(bootstrap, settings.partitions, settings.worker_id)
     env = settings_env(settings, bootstrap)
     worker = spawn_service("worker", env, root / "logs")

@@ -108,9 +108,15 @@ class LocalKafka:
             shutil.rmtree(self.lib)
         self.lib.mkdir(parents=True)
         cmd = [
-            "mvn", "-B", "-q", "-f", str(POM), "dependency:copy-dependencies",
-            f"-DoutputDirectory={self.lib}", "-DincludeScope=runtime",
-        ]  # fmt: skip
+            "mvn",
+            "-B",
+            "-q",
+            "-f",
+            str(POM),
+            "dependency:copy-dependencies",
+            f"-DoutputDirectory={self.lib}",
+            "-DincludeScope=runtime",
+        ]
         result = subprocess.run(cmd, capture_output=True, text=True)
         if result.returncode != 0:
             raise KafkaError(f"mvn failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
@@ -145,10 +151,15 @@ class LocalKafka:
 
     def _run_java(self, main: str, *args: str, log_name: str) -> subprocess.CompletedProcess[str]:
         cmd = [
-            self._java(), "-Xmx256m", "-cp", f"{self.lib}/*",
-            f"-Dlog4j2.configurationFile={LOG4J2}", f"-Dkafka.logs.dir={self.logs}",
-            main, *args,
-        ]  # fmt: skip
+            self._java(),
+            "-Xmx256m",
+            "-cp",
+            f"{self.lib}/*",
+            f"-Dlog4j2.configurationFile={LOG4J2}",
+            f"-Dkafka.logs.dir={self.logs}",
+            main,
+            *args,
+        ]
         result = subprocess.run(cmd, capture_output=True, text=True)
         (self.logs / log_name).write_text(result.stdout + result.stderr)
         return result
@@ -225,7 +236,7 @@ class LocalKafka:
                     f"-Dkafka.logs.dir={self.logs}",
                     "kafka.Kafka",
                     str(config),
-                ],  # fmt: skip
+                ],
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
@@ -245,9 +256,14 @@ class LocalKafka:
             shutil.rmtree(self.data)
         cluster_id = self._random_cluster_id()
         result = self._run_java(
-            "kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}", "-c", str(config),
-            "--ignore-formatted", log_name="format.log",
-        )  # fmt: skip
+            "kafka.tools.StorageTool",
+            "format",
+            f"--cluster-id={cluster_id}",
+            "-c",
+            str(config),
+            "--ignore-formatted",
+            log_name="format.log",
+        )
         if result.returncode != 0:
             raise KafkaError(f"formatting Kafka storage failed:\n{result.stdout}{result.stderr}")
         return cluster_id

@@ -53,9 +53,11 @@ BOT_REQUESTS = (
     ("GET-soon", HUMAN_UA),  # fetched on arrival, within 2 s of delivery
 )
 FAILURE_CAUSES = (
-    FailureCause.INVALID_NUMBER, FailureCause.CARRIER_FILTERED,
-    FailureCause.LANDLINE_OR_UNREACHABLE, FailureCause.NETWORK_FAILURE,
-)  # fmt: skip
+    FailureCause.INVALID_NUMBER,
+    FailureCause.CARRIER_FILTERED,
+    FailureCause.LANDLINE_OR_UNREACHABLE,
+    FailureCause.NETWORK_FAILURE,
+)
 FAILED_STATUSES = (DeliveryStatus.UNDELIVERED, DeliveryStatus.REJECTED)
 FINAL_OUTCOMES: tuple[tuple[DeliveryStatus, float], ...] = (
     (DeliveryStatus.DELIVERED, 0.965),
@@ -111,10 +113,14 @@ def _inbound(  # type: ignore[no-untyped-def]
     rng: random.Random, account: str, recipient_hash: str, delivered_at: datetime, kind, keyword
 ) -> InboundEvent:
     return InboundEvent(
-        event_id=_uuid(rng), account=account, recipient_hash=recipient_hash, sender="72345",
-        occurred_at=delivered_at + timedelta(minutes=rng.uniform(1, 240)), kind=kind,
+        event_id=_uuid(rng),
+        account=account,
+        recipient_hash=recipient_hash,
+        sender="72345",
+        occurred_at=delivered_at + timedelta(minutes=rng.uniform(1, 240)),
+        kind=kind,
         keyword=keyword,
-    )  # fmt: skip
+    )
 
 
 def generate_campaign(
@@ -164,7 +170,7 @@ def generate_campaign(
                 provider_message_ids=part_ids,
                 attribution_window_hours=24 if campaign == "black-friday" else None,
                 **base,
-            )  # fmt: skip
+            )
         )
         final = _pick_status(rng)
         cause = rng.choice(FAILURE_CAUSES) if final in FAILED_STATUSES else FailureCause.NONE
@@ -172,9 +178,14 @@ def generate_campaign(
 
         def receipt(status, at, part="", why=FailureCause.NONE, base=base):  # type: ignore[no-untyped-def]
             return DeliveryReceiptEvent(
-                event_id=_uuid(rng), occurred_at=at, status=status, failure_cause=why,
-                provider="demo", part_id=part, **base,
-            )  # fmt: skip
+                event_id=_uuid(rng),
+                occurred_at=at,
+                status=status,
+                failure_cause=why,
+                provider="demo",
+                part_id=part,
+                **base,
+            )
 
         for part in part_ids if per_part_receipts else ("",):  # noqa: B020
             if rng.random() < 0.8:
@@ -215,7 +226,7 @@ def generate_campaign(
                     method="HEAD" if bot[0] == "HEAD" else "GET",
                     user_agent=bot[1],
                     **base,
-                )  # fmt: skip
+                )
             )
         if rng.random() < 0.01:  # an opt-out reply
             t.opt_outs += 1
@@ -235,7 +246,7 @@ def generate_campaign(
                     order_id=f"store-{_uuid(rng)}",
                     amount=Decimal(rng.randrange(500, 9000)) / 100,
                     currency="USD",
-                )  # fmt: skip
+                )
             )
         if rng.random() >= ctr:
             continue
@@ -255,7 +266,7 @@ def generate_campaign(
                     link_id="offer",
                     user_agent=HUMAN_UA,
                     **base,
-                )  # fmt: skip
+                )
             )
         if rng.random() < 0.85:
             t.landings += 1
@@ -265,7 +276,7 @@ def generate_campaign(
                     occurred_at=first_click + timedelta(seconds=2),
                     click_id=click_ids[0],
                     **base,
-                )  # fmt: skip
+                )
             )
             if rng.random() < 0.4:
                 t.engagements += 1
@@ -276,7 +287,7 @@ def generate_campaign(
                         click_id=click_ids[0],
                         name="add_to_cart",
                         **base,
-                    )  # fmt: skip
+                    )
                 )
         if rng.random() >= cvr:
             continue
@@ -289,9 +300,14 @@ def generate_campaign(
 
         def conversion(at, order, value, base=base, click=click_ids[0]):  # type: ignore[no-untyped-def]
             return ConversionEvent(
-                event_id=_uuid(rng), occurred_at=at, order_id=order, click_id=click,
-                amount=value, currency="USD", **base,
-            )  # fmt: skip
+                event_id=_uuid(rng),
+                occurred_at=at,
+                order_id=order,
+                click_id=click,
+                amount=value,
+                currency="USD",
+                **base,
+            )
 
         events.append(conversion(converted_at, order_id, amount))
         if rng.random() < 0.1:  # the same order reported again by a second source: counts once

@@ -62,50 +62,95 @@ class FailureCause(StrEnum):
 S = DeliveryStatus
 # SMPP 3.4 Appendix B `stat` values; ACCEPTD is intermediate in practice (DOMAIN.md).
 SMPP_STATES: dict[str, DeliveryStatus] = {
-    "ENROUTE": S.SUBMITTED, "ACCEPTD": S.SUBMITTED, "DELIVRD": S.DELIVERED,
-    "UNDELIV": S.UNDELIVERED, "DELETED": S.UNDELIVERED, "EXPIRED": S.EXPIRED,
-    "REJECTD": S.REJECTED, "UNKNOWN": S.UNKNOWN,
-}  # fmt: skip
+    "ENROUTE": S.SUBMITTED,
+    "ACCEPTD": S.SUBMITTED,
+    "DELIVRD": S.DELIVERED,
+    "UNDELIV": S.UNDELIVERED,
+    "DELETED": S.UNDELIVERED,
+    "EXPIRED": S.EXPIRED,
+    "REJECTD": S.REJECTED,
+    "UNKNOWN": S.UNKNOWN,
+}
 # The message_state TLV (0x0427) carries 1-8 in this order and wins over the text.
 SMPP_MESSAGE_STATE_TLV = {
-    1: "ENROUTE", 2: "DELIVRD", 3: "EXPIRED", 4: "DELETED", 5: "UNDELIV", 6: "ACCEPTD",
-    7: "UNKNOWN", 8: "REJECTD",
-}  # fmt: skip
+    1: "ENROUTE",
+    2: "DELIVRD",
+    3: "EXPIRED",
+    4: "DELETED",
+    5: "UNDELIV",
+    6: "ACCEPTD",
+    7: "UNKNOWN",
+    8: "REJECTD",
+}
 TWILIO_STATUSES: dict[str, DeliveryStatus] = {
-    "queued": S.SUBMITTED, "accepted": S.SUBMITTED, "scheduled": S.SUBMITTED,
-    "sending": S.SUBMITTED, "sent": S.SUBMITTED, "delivered": S.DELIVERED, "read": S.DELIVERED,
-    "undelivered": S.UNDELIVERED, "partially_delivered": S.UNDELIVERED,
+    "queued": S.SUBMITTED,
+    "accepted": S.SUBMITTED,
+    "scheduled": S.SUBMITTED,
+    "sending": S.SUBMITTED,
+    "sent": S.SUBMITTED,
+    "delivered": S.DELIVERED,
+    "read": S.DELIVERED,
+    "undelivered": S.UNDELIVERED,
+    "partially_delivered": S.UNDELIVERED,
     "failed": S.REJECTED,  # never left Twilio
     "canceled": S.REJECTED,
-}  # fmt: skip
+}
 VONAGE_STATUSES: dict[str, DeliveryStatus] = {
-    "accepted": S.SUBMITTED, "buffered": S.SUBMITTED, "delivered": S.DELIVERED,
-    "failed": S.UNDELIVERED, "expired": S.EXPIRED, "rejected": S.REJECTED, "unknown": S.UNKNOWN,
-}  # fmt: skip
+    "accepted": S.SUBMITTED,
+    "buffered": S.SUBMITTED,
+    "delivered": S.DELIVERED,
+    "failed": S.UNDELIVERED,
+    "expired": S.EXPIRED,
+    "rejected": S.REJECTED,
+    "unknown": S.UNKNOWN,
+}
 GENERIC_STATUSES: dict[str, DeliveryStatus] = {s.value: s for s in DeliveryStatus}
 
 C = FailureCause
 TWILIO_ERROR_CAUSES: dict[str, FailureCause] = {
-    "30003": C.LANDLINE_OR_UNREACHABLE, "30004": C.BLOCKED_OR_OPTED_OUT,
-    "30005": C.INVALID_NUMBER, "30006": C.LANDLINE_OR_UNREACHABLE,
-    "30007": C.CARRIER_FILTERED, "30008": C.UNKNOWN, "21610": C.BLOCKED_OR_OPTED_OUT,
-    "21211": C.INVALID_NUMBER, "21614": C.INVALID_NUMBER, "30034": C.REJECTED_BY_COMPLIANCE,
-}  # fmt: skip
+    "30003": C.LANDLINE_OR_UNREACHABLE,
+    "30004": C.BLOCKED_OR_OPTED_OUT,
+    "30005": C.INVALID_NUMBER,
+    "30006": C.LANDLINE_OR_UNREACHABLE,
+    "30007": C.CARRIER_FILTERED,
+    "30008": C.UNKNOWN,
+    "21610": C.BLOCKED_OR_OPTED_OUT,
+    "21211": C.INVALID_NUMBER,
+    "21614": C.INVALID_NUMBER,
+    "30034": C.REJECTED_BY_COMPLIANCE,
+}
 # Vonage SMS API DLR err-code (as published by Vonage; verify against their current table).
 VONAGE_ERROR_CAUSES: dict[str, FailureCause] = {
-    "1": C.UNKNOWN, "2": C.NETWORK_FAILURE, "3": C.INVALID_NUMBER,
-    "4": C.BLOCKED_OR_OPTED_OUT, "5": C.NETWORK_FAILURE, "6": C.CARRIER_FILTERED,
-    "7": C.NETWORK_FAILURE, "8": C.NETWORK_FAILURE, "9": C.INVALID_NUMBER,
-    "10": C.REJECTED_BY_COMPLIANCE, "11": C.NETWORK_FAILURE, "12": C.LANDLINE_OR_UNREACHABLE,
-    "13": C.REJECTED_BY_COMPLIANCE, "14": C.BLOCKED_OR_OPTED_OUT, "15": C.NETWORK_FAILURE,
-    "16": C.NETWORK_FAILURE, "50": C.REJECTED_BY_COMPLIANCE, "51": C.REJECTED_BY_COMPLIANCE,
-    "52": C.CARRIER_FILTERED, "53": C.BLOCKED_OR_OPTED_OUT, "54": C.REJECTED_BY_COMPLIANCE,
+    "1": C.UNKNOWN,
+    "2": C.NETWORK_FAILURE,
+    "3": C.INVALID_NUMBER,
+    "4": C.BLOCKED_OR_OPTED_OUT,
+    "5": C.NETWORK_FAILURE,
+    "6": C.CARRIER_FILTERED,
+    "7": C.NETWORK_FAILURE,
+    "8": C.NETWORK_FAILURE,
+    "9": C.INVALID_NUMBER,
+    "10": C.REJECTED_BY_COMPLIANCE,
+    "11": C.NETWORK_FAILURE,
+    "12": C.LANDLINE_OR_UNREACHABLE,
+    "13": C.REJECTED_BY_COMPLIANCE,
+    "14": C.BLOCKED_OR_OPTED_OUT,
+    "15": C.NETWORK_FAILURE,
+    "16": C.NETWORK_FAILURE,
+    "50": C.REJECTED_BY_COMPLIANCE,
+    "51": C.REJECTED_BY_COMPLIANCE,
+    "52": C.CARRIER_FILTERED,
+    "53": C.BLOCKED_OR_OPTED_OUT,
+    "54": C.REJECTED_BY_COMPLIANCE,
     "99": C.UNKNOWN,
-}  # fmt: skip
+}
 SMPP_STAT_CAUSES: dict[str, FailureCause] = {
-    "UNDELIV": C.NETWORK_FAILURE, "DELETED": C.NETWORK_FAILURE,
-    "EXPIRED": C.EXPIRED, "REJECTD": C.REJECTED_BY_COMPLIANCE, "UNKNOWN": C.UNKNOWN,
-}  # fmt: skip
+    "UNDELIV": C.NETWORK_FAILURE,
+    "DELETED": C.NETWORK_FAILURE,
+    "EXPIRED": C.EXPIRED,
+    "REJECTD": C.REJECTED_BY_COMPLIANCE,
+    "UNKNOWN": C.UNKNOWN,
+}
 FAILED = frozenset({S.UNDELIVERED, S.EXPIRED, S.REJECTED})
 
 

@@ -48,26 +48,80 @@ log = logging.getLogger(__name__)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 FUNNEL_COLUMNS = [
-    "account", "message_id", "version", "has_send", "campaign", "variant", "segment", "sender",
-    "recipient_hash", "country", "carrier", "sent_at", "send_hour", "parts", "cost",
-    "cost_currency", "delivery_status", "delivery_status_at", "failure_cause", "receipts",
-    "clicks", "human_clicks", "first_click_at", "first_human_click_at", "landings",
-    "engagements", "conversions", "discarded_conversions", "revenue", "first_event_at",
+    "account",
+    "message_id",
+    "version",
+    "has_send",
+    "campaign",
+    "variant",
+    "segment",
+    "sender",
+    "recipient_hash",
+    "country",
+    "carrier",
+    "sent_at",
+    "send_hour",
+    "parts",
+    "cost",
+    "cost_currency",
+    "delivery_status",
+    "delivery_status_at",
+    "failure_cause",
+    "receipts",
+    "clicks",
+    "human_clicks",
+    "first_click_at",
+    "first_human_click_at",
+    "landings",
+    "engagements",
+    "conversions",
+    "discarded_conversions",
+    "revenue",
+    "first_event_at",
     "last_event_at",
-]  # fmt: skip
+]
 CREDIT_COLUMNS = [
-    "account", "recipient_hash", "order_id", "model", "version", "conversion_event_id",
-    "source_message_id", "name", "converted_at", "amount", "currency", "touch_ids",
-    "touch_kinds", "message_ids", "campaigns", "touched_at", "weights",
-]  # fmt: skip
+    "account",
+    "recipient_hash",
+    "order_id",
+    "model",
+    "version",
+    "conversion_event_id",
+    "source_message_id",
+    "name",
+    "converted_at",
+    "amount",
+    "currency",
+    "touch_ids",
+    "touch_kinds",
+    "message_ids",
+    "campaigns",
+    "touched_at",
+    "weights",
+]
 RESPONSE_COLUMNS = [
-    "account", "recipient_hash", "message_id", "sender", "version", "opt_outs",
-    "first_opt_out_at", "opt_ins", "help_requests", "replies", "first_response_at",
-]  # fmt: skip
+    "account",
+    "recipient_hash",
+    "message_id",
+    "sender",
+    "version",
+    "opt_outs",
+    "first_opt_out_at",
+    "opt_ins",
+    "help_requests",
+    "replies",
+    "first_response_at",
+]
 DEAD_LETTER_COLUMNS = [
-    "stage", "source_topic", "source_partition", "source_offset", "key_b64", "payload_b64",
-    "reason", "failed_at",
-]  # fmt: skip
+    "stage",
+    "source_topic",
+    "source_partition",
+    "source_offset",
+    "key_b64",
+    "payload_b64",
+    "reason",
+    "failed_at",
+]
 
 
 def send_hour(row: FunnelRow) -> datetime:
@@ -78,38 +132,89 @@ def send_hour(row: FunnelRow) -> datetime:
 
 def funnel_columns(row: FunnelRow) -> list[object]:
     return [
-        row.account, row.message_id, row.version, row.has_send, row.campaign, row.variant,
-        row.segment, row.sender, row.recipient_hash, row.country, row.carrier, row.sent_at,
-        send_hour(row), row.parts, row.cost, row.cost_currency,
-        row.delivery_status.value if row.delivery_status else "", row.delivery_status_at,
-        row.failure_cause.value, row.receipts, row.clicks, row.human_clicks, row.first_click_at,
-        row.first_human_click_at, row.landings, row.engagements, row.conversions,
-        row.discarded_conversions, row.revenue, row.first_event_at, row.last_event_at,
-    ]  # fmt: skip
+        row.account,
+        row.message_id,
+        row.version,
+        row.has_send,
+        row.campaign,
+        row.variant,
+        row.segment,
+        row.sender,
+        row.recipient_hash,
+        row.country,
+        row.carrier,
+        row.sent_at,
+        send_hour(row),
+        row.parts,
+        row.cost,
+        row.cost_currency,
+        row.delivery_status.value if row.delivery_status else "",
+        row.delivery_status_at,
+        row.failure_cause.value,
+        row.receipts,
+        row.clicks,
+        row.human_clicks,
+        row.first_click_at,
+        row.first_human_click_at,
+        row.landings,
+        row.engagements,
+        row.conversions,
+        row.discarded_conversions,
+        row.revenue,
+        row.first_event_at,
+        row.last_event_at,
+    ]
 
 
 def credit_columns(c: ConversionCredits) -> list[object]:
     return [
-        c.account, c.recipient_hash, c.order_id, c.model.value, c.version,
-        c.conversion_event_id, c.source_message_id, c.name, c.converted_at, c.amount,
-        c.currency, [x.touch_id for x in c.credits], [x.kind for x in c.credits],
-        [x.message_id for x in c.credits], [x.campaign for x in c.credits],
-        [x.touched_at for x in c.credits], [x.weight for x in c.credits],
-    ]  # fmt: skip
+        c.account,
+        c.recipient_hash,
+        c.order_id,
+        c.model.value,
+        c.version,
+        c.conversion_event_id,
+        c.source_message_id,
+        c.name,
+        c.converted_at,
+        c.amount,
+        c.currency,
+        [x.touch_id for x in c.credits],
+        [x.kind for x in c.credits],
+        [x.message_id for x in c.credits],
+        [x.campaign for x in c.credits],
+        [x.touched_at for x in c.credits],
+        [x.weight for x in c.credits],
+    ]
 
 
 def response_columns(r: MessageResponse) -> list[object]:
     return [
-        r.account, r.recipient_hash, r.message_id, r.sender, r.version, r.opt_outs,
-        r.first_opt_out_at, r.opt_ins, r.help_requests, r.replies, r.first_response_at,
-    ]  # fmt: skip
+        r.account,
+        r.recipient_hash,
+        r.message_id,
+        r.sender,
+        r.version,
+        r.opt_outs,
+        r.first_opt_out_at,
+        r.opt_ins,
+        r.help_requests,
+        r.replies,
+        r.first_response_at,
+    ]
 
 
 def dead_letter_columns(d: DeadLetter) -> list[object]:
     return [
-        d.stage, d.source_topic, d.source_partition, d.source_offset, d.key_b64,
-        d.payload_b64, d.reason, d.failed_at,
-    ]  # fmt: skip
+        d.stage,
+        d.source_topic,
+        d.source_partition,
+        d.source_offset,
+        d.key_b64,
+        d.payload_b64,
+        d.reason,
+        d.failed_at,
+    ]
 
 
 AGGREGATE_SQL = """
@@ -287,15 +392,21 @@ class FunnelSink:
         log.info(
             "batch committed: %d records, %d rows, %d credit sets, %d responses, "
             "%d dead letters in %.3fs",
-            batch.records, len(batch.rows), len(batch.credits), len(batch.responses),
-            len(batch.dead_letters), elapsed,
-        )  # fmt: skip
+            batch.records,
+            len(batch.rows),
+            len(batch.credits),
+            len(batch.responses),
+            len(batch.dead_letters),
+            elapsed,
+        )
 
     def _insert(self, table: str, rows: list[list[object]], columns: list[str], b: Batch) -> None:
         self.client.insert(
-            table, rows, column_names=columns,
+            table,
+            rows,
+            column_names=columns,
             settings={"insert_deduplication_token": b.token(table)},
-        )  # fmt: skip
+        )
         metrics.ROWS_WRITTEN.labels(table).inc(len(rows))
 
     def _recompute_aggregates(self, rows: Iterable[FunnelRow]) -> None:

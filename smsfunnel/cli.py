@@ -123,9 +123,11 @@ def generate(
 
     settings = get_settings()
     workload = generate_campaign(
-        messages, seed=seed, account=account,
+        messages,
+        seed=seed,
+        account=account,
         hash_key=settings.phone_hash_key.get_secret_value().encode(),
-    )  # fmt: skip
+    )
     with out.open("wb") as f:
         for line in iter_ndjson(workload):
             f.write(line)

@@ -95,9 +95,12 @@ def run_demo(
         produce_started = time.monotonic()
         producer = EventProducer(bootstrap)
         with Progress(
-            TextColumn("Producing events"), BarColumn(), MofNCompleteColumn(),
-            TimeElapsedColumn(), console=console,
-        ) as progress:  # fmt: skip
+            TextColumn("Producing events"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+        ) as progress:
             task = progress.add_task("produce", total=len(workload.events))
             for i, event in enumerate(workload.events, 1):
                 producer.send(event)

@@ -60,9 +60,15 @@ def render(summaries: list[VariantSummary], account: str, currency: str = "USD")
         f"(revenue: conversions through each message's own clicks, {currency})"
     )
     for column in (
-        "campaign", "variant", "sent", "delivery rate", "CTR (delivered)", "conversion rate",
-        "revenue", "revenue / message",
-    ):  # fmt: skip
+        "campaign",
+        "variant",
+        "sent",
+        "delivery rate",
+        "CTR (delivered)",
+        "conversion rate",
+        "revenue",
+        "revenue / message",
+    ):
         table.add_column(column, justify="left" if column in ("campaign", "variant") else "right")
     for s in summaries:
         delivery = mf.delivery_rate(s.delivered, s.sent)

@@ -8,11 +8,32 @@ from datetime import datetime, timedelta
 # Substrings of user agents that are previews, scanners or scripts, not people. iMessage's
 # preview fetcher announces itself as "facebookexternalhit … Twitterbot".
 BOT_USER_AGENT_MARKERS = (
-    "bot", "crawler", "spider", "preview", "facebookexternalhit", "whatsapp", "slack",
-    "telegram", "skypeuripreview", "discord", "curl/", "wget/", "python-requests",
-    "python-urllib", "go-http-client", "okhttp", "headless", "scanner", "proofpoint",
-    "mimecast", "barracuda", "urldefense", "safelinks", "google-read-aloud", "linkexpander",
-)  # fmt: skip
+    "bot",
+    "crawler",
+    "spider",
+    "preview",
+    "facebookexternalhit",
+    "whatsapp",
+    "slack",
+    "telegram",
+    "skypeuripreview",
+    "discord",
+    "curl/",
+    "wget/",
+    "python-requests",
+    "python-urllib",
+    "go-http-client",
+    "okhttp",
+    "headless",
+    "scanner",
+    "proofpoint",
+    "mimecast",
+    "barracuda",
+    "urldefense",
+    "safelinks",
+    "google-read-aloud",
+    "linkexpander",
+)
 # A click this soon after delivery is a preview fetched on arrival, not a person reading.
 TOO_SOON_AFTER_DELIVERY = timedelta(seconds=2)
 

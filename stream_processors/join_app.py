@@ -275,10 +275,12 @@ def create_app(settings: Settings, bootstrap: str | None = None) -> faust.App:
                 for provider_id in parsed.provider_message_ids:
                     for spelling in spellings(provider_id):
                         ref = MessageReference(
-                            account=parsed.account, provider=parsed.provider.lower(),
-                            spelling=spelling, provider_message_id=provider_id,
+                            account=parsed.account,
+                            provider=parsed.provider.lower(),
+                            spelling=spelling,
+                            provider_message_id=provider_id,
                             message_id=parsed.message_id,
-                        )  # fmt: skip
+                        )
                         await references_topic.send(
                             key=reference_key(ref.account, ref.provider, spelling),
                             value=ref.to_json(),

@@ -360,7 +360,7 @@ def subscriber_snapshot(state: MessageState) -> SubscriberSnapshot | None:
                 amount=c.amount,
                 currency=c.currency,
                 message_id=state.message_id,
-            )  # fmt: skip
+            )
             for k, c in effective_conversions(state)
         ],
     )

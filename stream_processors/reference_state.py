@@ -77,6 +77,6 @@ def resolved_receipts(state: ReferenceState) -> list[DeliveryReceiptEvent]:
             provider=r.provider,
             error_code=r.error_code,
             part_id=ref.provider_message_id,
-        )  # fmt: skip
+        )
         for r in sorted(state.receipts.values(), key=lambda r: (r.occurred_at, r.event_id))
     ]

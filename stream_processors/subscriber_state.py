@@ -100,9 +100,13 @@ def apply_subscriber_event(
         return state, False
     if isinstance(event, SubscriberConversionEvent):
         state.direct_conversions[event.event_id] = ConversionRecord(
-            event_id=event.event_id, occurred_at=event.occurred_at, order_id=event.order_id,
-            name=event.name, amount=event.amount, currency=event.currency,
-        )  # fmt: skip
+            event_id=event.event_id,
+            occurred_at=event.occurred_at,
+            order_id=event.order_id,
+            name=event.name,
+            amount=event.amount,
+            currency=event.currency,
+        )
     else:
         state.inbound[event.event_id] = Inbound(event.occurred_at, event.sender, event.kind)
     return state, True
@@ -173,7 +177,7 @@ def credit_sets(
                         )
                         for cr in credits
                     ],
-                )  # fmt: skip
+                )
             )
     return out
 
@@ -216,6 +220,6 @@ def responses(state: SubscriberState) -> list[MessageResponse]:
                 help_requests=sum(i.kind is InboundKind.HELP for i in items),
                 replies=sum(i.kind is InboundKind.REPLY for i in items),
                 first_response_at=items[0].occurred_at if items else None,
-            )  # fmt: skip
+            )
         )
     return out

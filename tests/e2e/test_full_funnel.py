@@ -47,9 +47,8 @@ def expected_attribution(events):  # type: ignore[no-untyped-def]
             winners.setdefault(c.order_id, c)
         for order_id, c in winners.items():
             eligible = sorted(
-                t for t in touches[subscriber]
-                if timedelta(0) <= c.occurred_at - t[0] <= t[4]
-            )  # fmt: skip
+                t for t in touches[subscriber] if timedelta(0) <= c.occurred_at - t[0] <= t[4]
+            )
             out[order_id] = (c, eligible)
     return messages, out
 
@@ -76,9 +75,15 @@ def test_every_event_type_and_attribution_equal_ground_truth(pipeline: Pipeline)
     workload = generate_campaign(2500, seed=5, account=ACCOUNT, duplicate_rate=0.1)
     kinds = Counter(e.event_type for e in workload.events)
     assert set(kinds) == {
-        "send", "delivery_receipt", "click", "landing", "engagement", "conversion",
-        "subscriber_conversion", "inbound",
-    }  # fmt: skip
+        "send",
+        "delivery_receipt",
+        "click",
+        "landing",
+        "engagement",
+        "conversion",
+        "subscriber_conversion",
+        "inbound",
+    }
     producer = EventProducer(pipeline.bootstrap)
     producer.send_many(workload.events)
     producer.close()

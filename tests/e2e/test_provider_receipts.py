@@ -19,19 +19,32 @@ T0 = datetime(2026, 11, 21, 10, tzinfo=UTC)
 
 def send(message_id: str, provider: str, ids: tuple[str, ...]) -> SendEvent:
     return SendEvent(
-        event_id=f"send-{message_id}", account=ACCOUNT, message_id=message_id, occurred_at=T0,
-        campaign="resolver", sender="72345", recipient_hash="cd" * 32, country="US",
-        parts=max(1, len(ids)), provider=provider, provider_message_ids=ids,
-    )  # fmt: skip
+        event_id=f"send-{message_id}",
+        account=ACCOUNT,
+        message_id=message_id,
+        occurred_at=T0,
+        campaign="resolver",
+        sender="72345",
+        recipient_hash="cd" * 32,
+        country="US",
+        parts=max(1, len(ids)),
+        provider=provider,
+        provider_message_ids=ids,
+    )
 
 
 def receipt(
     event_id: str, provider: str, provider_id: str, status: DeliveryStatus, **kw
 ) -> ProviderReceiptEvent:  # type: ignore[no-untyped-def]
     return ProviderReceiptEvent(
-        event_id=event_id, account=ACCOUNT, occurred_at=T0 + timedelta(seconds=30),
-        provider=provider, provider_message_id=provider_id, status=status, **kw,
-    )  # fmt: skip
+        event_id=event_id,
+        account=ACCOUNT,
+        occurred_at=T0 + timedelta(seconds=30),
+        provider=provider,
+        provider_message_id=provider_id,
+        status=status,
+        **kw,
+    )
 
 
 def test_receipts_by_provider_id_reach_their_message(pipeline: Pipeline) -> None:
@@ -53,7 +66,7 @@ def test_receipts_by_provider_id_reach_their_message(pipeline: Pipeline) -> None
             DeliveryStatus.UNDELIVERED,
             failure_cause=FailureCause.CARRIER_FILTERED,
             error_code="30007",
-        )  # fmt: skip
+        )
     )
     # m3: two parts, each receipt by its part's id: delivered only with both.
     producer.send(send("m3", "vonage", ("part-a", "part-b")))

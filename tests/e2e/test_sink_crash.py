@@ -81,8 +81,11 @@ def test_sink_killed_mid_batch_recovers_to_ground_truth(pipeline: Pipeline, tmp_
         for (_, campaign, variant), want in truth.items():
             s = summaries[(campaign, variant)]
             assert (s.sent, s.delivered, s.unique_clicks, s.clicks) == (
-                want.sent, want.delivered, want.clicked_messages, want.clicks,
-            )  # fmt: skip
+                want.sent,
+                want.delivered,
+                want.clicked_messages,
+                want.clicks,
+            )
             assert (s.conversions, s.revenue, s.cost) == (want.conversions, want.revenue, want.cost)
         (count,) = query.rows(
             "SELECT count() AS n, uniqExact(message_id) AS u FROM funnel_rows FINAL "

@@ -44,17 +44,22 @@ def test_shuffled_duplicated_campaign_equals_ground_truth(pipeline: Pipeline) ->
         assert r["version"] == want.distinct_events, message_id
         assert r["has_send"] is True
         assert (r["campaign"], r["variant"], r["segment"]) == (
-            want.campaign, want.variant, want.segment,
-        )  # fmt: skip
+            want.campaign,
+            want.variant,
+            want.segment,
+        )
         assert r["delivery_status"] == want.delivery_status, message_id
         assert r["failure_cause"] == want.failure_cause, message_id
         assert (r["receipts"], r["clicks"], r["human_clicks"]) == (
-            want.receipts, want.clicks, want.human_clicks,
-        )  # fmt: skip
+            want.receipts,
+            want.clicks,
+            want.human_clicks,
+        )
         assert (r["landings"], r["engagements"]) == (want.landings, want.engagements)
         assert (r["conversions"], r["discarded_conversions"]) == (
-            len(want.conversions), want.discarded_conversions,
-        )  # fmt: skip
+            len(want.conversions),
+            want.discarded_conversions,
+        )
         assert r["recipient_hash"] == want.recipient_hash
         assert {k: Decimal(v) for k, v in r["revenue"].items()} == want.revenue
         assert Decimal(r["cost"]) == want.cost
@@ -66,8 +71,11 @@ def test_shuffled_duplicated_campaign_equals_ground_truth(pipeline: Pipeline) ->
     for (_, campaign, variant), want in offline.items():
         s = summaries[(campaign, variant)]
         assert (s.sent, s.delivered, s.unique_clicks, s.clicks) == (
-            want.sent, want.delivered, want.clicked_messages, want.clicks,
-        )  # fmt: skip
+            want.sent,
+            want.delivered,
+            want.clicked_messages,
+            want.clicks,
+        )
         assert (s.converting, s.conversions) == (want.converting_messages, want.conversions)
         assert s.revenue == want.revenue and s.cost == want.cost
     # … and against the generator's own decisions.
@@ -95,10 +103,15 @@ def test_malformed_records_go_to_dead_letters_and_the_worker_goes_on(pipeline: P
     good = generate_campaign(5, seed=99, account=account, duplicate_rate=0.0).events
     good_ids = {e.message_id for e in good}
     conversion = {
-        "event_type": "conversion", "event_id": "dl-neg", "account": account,
-        "message_id": "dl-msg", "occurred_at": "2026-11-20T12:00:00Z", "order_id": "o",
-        "amount": "-3.00", "currency": "USD",
-    }  # fmt: skip
+        "event_type": "conversion",
+        "event_id": "dl-neg",
+        "account": account,
+        "message_id": "dl-msg",
+        "occurred_at": "2026-11-20T12:00:00Z",
+        "order_id": "o",
+        "amount": "-3.00",
+        "currency": "USD",
+    }
     wrong_key_send = good[0].model_dump(mode="json") | {"event_id": "dl-wrong-key"}
     poison = {
         "garbage": (SENDS.name, b"k", b"\x00\xffnot json at all"),

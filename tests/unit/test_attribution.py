@@ -17,9 +17,12 @@ CONV = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 
 def touch(tid: str, hours_before: float, window_hours: float = 168, campaign: str = "c") -> Touch:
     return Touch(
-        touch_id=tid, message_id=f"m-{tid}", campaign=campaign,
-        occurred_at=CONV - timedelta(hours=hours_before), window=timedelta(hours=window_hours),
-    )  # fmt: skip
+        touch_id=tid,
+        message_id=f"m-{tid}",
+        campaign=campaign,
+        occurred_at=CONV - timedelta(hours=hours_before),
+        window=timedelta(hours=window_hours),
+    )
 
 
 def weights(model: Model, touches: list[Touch], **kw) -> dict[str, Decimal]:  # type: ignore[no-untyped-def]
@@ -43,12 +46,17 @@ def test_linear_thirds_sum_exactly_to_one() -> None:
 
 def test_position_based() -> None:
     assert weights(Model.POSITION_BASED, JOURNEY) == {
-        "A": Decimal("0.4"), "B": Decimal("0.2"), "C": Decimal("0.4"),
-    }  # fmt: skip
+        "A": Decimal("0.4"),
+        "B": Decimal("0.2"),
+        "C": Decimal("0.4"),
+    }
     four = [touch("a", 90), touch("b", 50), touch("c", 20), touch("d", 2)]
     assert weights(Model.POSITION_BASED, four) == {
-        "a": Decimal("0.4"), "b": Decimal("0.1"), "c": Decimal("0.1"), "d": Decimal("0.4"),
-    }  # fmt: skip
+        "a": Decimal("0.4"),
+        "b": Decimal("0.1"),
+        "c": Decimal("0.1"),
+        "d": Decimal("0.4"),
+    }
     assert weights(Model.POSITION_BASED, four[:2]) == {"a": Decimal("0.5"), "b": Decimal("0.5")}
 
 
@@ -87,8 +95,9 @@ def test_touches_outside_the_window_get_nothing() -> None:
         touch("flash-ok", 23, window_hours=24, campaign="flash"),
     ]
     assert weights(Model.LINEAR, journey) == {
-        "edge": Decimal("0.5"), "flash-ok": Decimal("0.5"),
-    }  # fmt: skip
+        "edge": Decimal("0.5"),
+        "flash-ok": Decimal("0.5"),
+    }
     assert attribute(Model.LAST_CLICK, [touch("x", 500)], CONV) == []
 
 

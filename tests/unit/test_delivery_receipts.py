@@ -25,12 +25,20 @@ from schemas.provider_ids import spellings
 @pytest.mark.parametrize(
     ("stat", "status"),
     [
-        ("ENROUTE", S.SUBMITTED), ("ACCEPTD", S.SUBMITTED), ("DELIVRD", S.DELIVERED),
-        ("UNDELIV", S.UNDELIVERED), ("DELETED", S.UNDELIVERED), ("EXPIRED", S.EXPIRED),
-        ("REJECTD", S.REJECTED), ("UNKNOWN", S.UNKNOWN), ("BUFFRED", S.UNKNOWN),
-        ("FAILED", S.UNKNOWN), ("", S.UNKNOWN), ("delivrd", S.DELIVERED),
+        ("ENROUTE", S.SUBMITTED),
+        ("ACCEPTD", S.SUBMITTED),
+        ("DELIVRD", S.DELIVERED),
+        ("UNDELIV", S.UNDELIVERED),
+        ("DELETED", S.UNDELIVERED),
+        ("EXPIRED", S.EXPIRED),
+        ("REJECTD", S.REJECTED),
+        ("UNKNOWN", S.UNKNOWN),
+        ("BUFFRED", S.UNKNOWN),
+        ("FAILED", S.UNKNOWN),
+        ("", S.UNKNOWN),
+        ("delivrd", S.DELIVERED),
     ],
-)  # fmt: skip
+)
 def test_smpp_states(stat: str, status: S) -> None:
     assert from_smpp(stat)[0] is status
 
@@ -43,8 +51,10 @@ def test_smpp_message_state_tlv_wins_over_text() -> None:
 @pytest.mark.parametrize(
     ("status", "code", "want"),
     [
-        ("queued", None, (S.SUBMITTED, C.NONE)), ("sent", "", (S.SUBMITTED, C.NONE)),
-        ("delivered", None, (S.DELIVERED, C.NONE)), ("read", None, (S.DELIVERED, C.NONE)),
+        ("queued", None, (S.SUBMITTED, C.NONE)),
+        ("sent", "", (S.SUBMITTED, C.NONE)),
+        ("delivered", None, (S.DELIVERED, C.NONE)),
+        ("read", None, (S.DELIVERED, C.NONE)),
         ("undelivered", "30003", (S.UNDELIVERED, C.LANDLINE_OR_UNREACHABLE)),
         ("undelivered", "30007", (S.UNDELIVERED, C.CARRIER_FILTERED)),
         ("undelivered", "30005", (S.UNDELIVERED, C.INVALID_NUMBER)),
@@ -53,7 +63,7 @@ def test_smpp_message_state_tlv_wins_over_text() -> None:
         ("partially_delivered", None, (S.UNDELIVERED, C.UNKNOWN)),
         ("some_new_status", None, (S.UNKNOWN, C.NONE)),  # unknown is not a failure
     ],
-)  # fmt: skip
+)
 def test_twilio(status: str, code: str | None, want: tuple[S, C]) -> None:
     assert from_twilio(status, code) == want
 

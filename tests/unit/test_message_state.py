@@ -41,9 +41,16 @@ def fold(events):  # type: ignore[no-untyped-def]
 
 
 SEND = SendEvent(
-    event_id="s", occurred_at=T0, campaign="c", variant="A", sender="1", recipient_hash="0" * 64,
-    country="US", cost=Decimal("0.0079"), **BASE,
-)  # fmt: skip
+    event_id="s",
+    occurred_at=T0,
+    campaign="c",
+    variant="A",
+    sender="1",
+    recipient_hash="0" * 64,
+    country="US",
+    cost=Decimal("0.0079"),
+    **BASE,
+)
 
 
 def test_a_repeat_changes_nothing() -> None:
@@ -81,13 +88,21 @@ def test_later_final_replaces_earlier_and_ties_break_by_event_id() -> None:
 def test_clicks_and_revenue_sum_distinct_events_by_currency() -> None:
     click = ClickEvent(event_id="k1", occurred_at=at(60), click_id="c1", **BASE)
     usd = ConversionEvent(
-        event_id="v1", occurred_at=at(90), order_id="o1", amount=Decimal("10.10"),
-        currency="USD", **BASE,
-    )  # fmt: skip
+        event_id="v1",
+        occurred_at=at(90),
+        order_id="o1",
+        amount=Decimal("10.10"),
+        currency="USD",
+        **BASE,
+    )
     eur = ConversionEvent(
-        event_id="v2", occurred_at=at(95), order_id="o2", amount=Decimal("5"),
-        currency="EUR", **BASE,
-    )  # fmt: skip
+        event_id="v2",
+        occurred_at=at(95),
+        order_id="o2",
+        amount=Decimal("5"),
+        currency="EUR",
+        **BASE,
+    )
     row = funnel_row(fold([click, usd, click, eur, usd, SEND]))
     assert (row.clicks, row.conversions, row.version) == (1, 2, 4)
     assert row.human_clicks == 0  # no user agent: not a person
@@ -135,23 +150,32 @@ def test_rows_agree_with_offline_ground_truth() -> None:
         assert (row.delivery_status.value if row.delivery_status else "") == want.delivery_status
         assert row.failure_cause.value == want.failure_cause
         assert (row.clicks, row.human_clicks, row.receipts) == (
-            want.clicks, want.human_clicks, want.receipts,
-        )  # fmt: skip
+            want.clicks,
+            want.human_clicks,
+            want.receipts,
+        )
         assert (row.landings, row.engagements) == (want.landings, want.engagements)
         assert (row.conversions, row.discarded_conversions) == (
-            len(want.conversions), want.discarded_conversions,
-        )  # fmt: skip
+            len(want.conversions),
+            want.discarded_conversions,
+        )
         assert row.revenue == want.revenue
         assert (row.campaign, row.variant, row.sent_at) == (
-            want.campaign, want.variant, want.sent_at,
-        )  # fmt: skip
+            want.campaign,
+            want.variant,
+            want.sent_at,
+        )
 
 
 def click(event_id: str, seconds: float, method: str = "GET", ua: str = "Mozilla/5.0 (iPhone)"):  # type: ignore[no-untyped-def]
     return ClickEvent(
-        event_id=event_id, occurred_at=at(seconds), click_id=f"c-{event_id}", method=method,
-        user_agent=ua, **BASE,
-    )  # fmt: skip
+        event_id=event_id,
+        occurred_at=at(seconds),
+        click_id=f"c-{event_id}",
+        method=method,
+        user_agent=ua,
+        **BASE,
+    )
 
 
 def test_previews_scanners_and_clicks_on_delivery_are_not_human() -> None:
@@ -173,9 +197,15 @@ def conversion(
     event_id: str, seconds: float, order: str, click_id: str = "", name: str = "purchase"
 ):  # type: ignore[no-untyped-def]
     return ConversionEvent(
-        event_id=event_id, occurred_at=at(seconds), order_id=order, click_id=click_id,
-        name=name, amount=Decimal("10"), currency="USD", **BASE,
-    )  # fmt: skip
+        event_id=event_id,
+        occurred_at=at(seconds),
+        order_id=order,
+        click_id=click_id,
+        name=name,
+        amount=Decimal("10"),
+        currency="USD",
+        **BASE,
+    )
 
 
 def test_conversions_one_per_order_then_one_per_click_and_name() -> None:

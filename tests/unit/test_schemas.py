@@ -16,10 +16,18 @@ HASH = "ab" * 32
 
 def send_payload(**overrides: object) -> dict:
     payload = {
-        "event_type": "send", "event_id": "e1", "account": "acme", "message_id": "m1",
-        "occurred_at": "2026-11-20T12:00:00Z", "campaign": "c", "sender": "72345",
-        "recipient_hash": HASH, "country": "US", "cost": "0.0079", "currency": "USD",
-    }  # fmt: skip
+        "event_type": "send",
+        "event_id": "e1",
+        "account": "acme",
+        "message_id": "m1",
+        "occurred_at": "2026-11-20T12:00:00Z",
+        "campaign": "c",
+        "sender": "72345",
+        "recipient_hash": HASH,
+        "country": "US",
+        "cost": "0.0079",
+        "currency": "USD",
+    }
     payload.update(overrides)
     return payload
 
@@ -39,18 +47,27 @@ def test_valid_send_round_trips_through_json() -> None:
 
 def test_negative_revenue_is_rejected_naming_amount() -> None:
     payload = {
-        "event_type": "conversion", "event_id": "e2", "account": "acme", "message_id": "m1",
-        "occurred_at": "2026-11-20T12:00:00Z", "order_id": "o1", "amount": "-5.00",
+        "event_type": "conversion",
+        "event_id": "e2",
+        "account": "acme",
+        "message_id": "m1",
+        "occurred_at": "2026-11-20T12:00:00Z",
+        "order_id": "o1",
+        "amount": "-5.00",
         "currency": "USD",
-    }  # fmt: skip
+    }
     assert error_locations(payload) == ["conversion.amount"]
 
 
 def test_unknown_delivery_status_is_rejected() -> None:
     payload = {
-        "event_type": "delivery_receipt", "event_id": "e3", "account": "acme",
-        "message_id": "m1", "occurred_at": "2026-11-20T12:00:00Z", "status": "DELIVRD",
-    }  # fmt: skip
+        "event_type": "delivery_receipt",
+        "event_id": "e3",
+        "account": "acme",
+        "message_id": "m1",
+        "occurred_at": "2026-11-20T12:00:00Z",
+        "status": "DELIVRD",
+    }
     assert error_locations(payload) == ["delivery_receipt.status"]
 
 
@@ -86,7 +103,12 @@ def test_unknown_event_type_and_extra_fields_are_rejected() -> None:
 
 def test_money_is_decimal_not_float() -> None:
     event = ConversionEvent(
-        event_id="e", account="a", message_id="m", occurred_at=NOW, order_id="o",
-        amount="0.10", currency="EUR",
-    )  # fmt: skip
+        event_id="e",
+        account="a",
+        message_id="m",
+        occurred_at=NOW,
+        order_id="o",
+        amount="0.10",
+        currency="EUR",
+    )
     assert orjson.loads(event_to_json(event))["amount"] == "0.10"

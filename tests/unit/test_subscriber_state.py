@@ -109,17 +109,29 @@ def snap(
             )
         )
     return SubscriberSnapshot(
-        account="a", recipient_hash=SUB, message_id=message_id, version=version, campaign="c",
-        sender=sender, sent_at=T0, attribution_window_hours=None, touches=touches,
+        account="a",
+        recipient_hash=SUB,
+        message_id=message_id,
+        version=version,
+        campaign="c",
+        sender=sender,
+        sent_at=T0,
+        attribution_window_hours=None,
+        touches=touches,
         conversions=list(conversions),
-    )  # fmt: skip
+    )
 
 
 def conv(event_id: str, minutes: float, order: str, message_id: str) -> ConversionRecord:
     return ConversionRecord(
-        event_id=event_id, occurred_at=T0 + timedelta(minutes=minutes), order_id=order,
-        name="purchase", amount=Decimal("50"), currency="USD", message_id=message_id,
-    )  # fmt: skip
+        event_id=event_id,
+        occurred_at=T0 + timedelta(minutes=minutes),
+        order_id=order,
+        name="purchase",
+        amount=Decimal("50"),
+        currency="USD",
+        message_id=message_id,
+    )
 
 
 def test_one_conversion_per_order_across_messages_credited_over_both() -> None:
@@ -131,19 +143,28 @@ def test_one_conversion_per_order_across_messages_credited_over_both() -> None:
     assert sets[Model.LAST_CLICK].conversion_event_id == "v2"  # the earlier report wins
     assert [(c.message_id, c.weight) for c in sets[Model.LAST_CLICK].credits] == [("m2", 1)]
     assert [(c.message_id, c.weight) for c in sets[Model.LINEAR].credits] == [
-        ("m1", Decimal("0.5")), ("m2", Decimal("0.5")),
-    ]  # fmt: skip
+        ("m1", Decimal("0.5")),
+        ("m2", Decimal("0.5")),
+    ]
 
 
 def test_opt_out_goes_to_the_last_message_that_sender_delivered() -> None:
     inbound = InboundEvent(
-        event_id="in1", account="a", recipient_hash=SUB, sender="s1",
-        occurred_at=T0 + timedelta(minutes=60), kind=InboundKind.OPT_OUT, keyword="STOP",
-    )  # fmt: skip
+        event_id="in1",
+        account="a",
+        recipient_hash=SUB,
+        sender="s1",
+        occurred_at=T0 + timedelta(minutes=60),
+        kind=InboundKind.OPT_OUT,
+        keyword="STOP",
+    )
     items = [
-        snap("early", "s1", 0), snap("latest-s1", "s1", 30), snap("other-sender", "s2", 50),
-        snap("after", "s1", 90), inbound,
-    ]  # fmt: skip
+        snap("early", "s1", 0),
+        snap("latest-s1", "s1", 30),
+        snap("other-sender", "s2", 50),
+        snap("after", "s1", 90),
+        inbound,
+    ]
     for order in (items, list(reversed(items))):
         got = {(r.message_id, r.sender): r for r in responses(feed(order))}
         assert got[("latest-s1", "s1")].opt_outs == 1
@@ -153,9 +174,14 @@ def test_opt_out_goes_to_the_last_message_that_sender_delivered() -> None:
 
 def test_subscriber_only_conversion_is_attributed_and_stale_snapshots_ignored() -> None:
     purchase = SubscriberConversionEvent(
-        event_id="p", account="a", recipient_hash=SUB, order_id="store-1",
-        occurred_at=T0 + timedelta(hours=5), amount=Decimal("20"), currency="USD",
-    )  # fmt: skip
+        event_id="p",
+        account="a",
+        recipient_hash=SUB,
+        order_id="store-1",
+        occurred_at=T0 + timedelta(hours=5),
+        amount=Decimal("20"),
+        currency="USD",
+    )
     newer = snap("m1", "s", 0, clicks=[10], version=6)
     older = snap("m1", "s", 0, clicks=[], version=3)
     state = feed([newer, purchase, older])

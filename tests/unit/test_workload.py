@@ -14,14 +14,22 @@ def test_generator_truth_matches_offline_count_of_its_events() -> None:
     for key, t in workload.truth.items():
         o = offline[key]
         assert (o.sent, o.delivered, o.clicks, o.clicked_messages) == (
-            t.sent, t.delivered, t.clicks, t.clicked_messages,
-        )  # fmt: skip
+            t.sent,
+            t.delivered,
+            t.clicks,
+            t.clicked_messages,
+        )
         assert (o.human_clicks, o.landings, o.engagements) == (
-            t.human_clicks, t.landings, t.engagements,
-        )  # fmt: skip
+            t.human_clicks,
+            t.landings,
+            t.engagements,
+        )
         assert (o.converting_messages, o.conversions, o.revenue, o.cost) == (
-            t.converting_messages, t.conversions, t.revenue, t.cost,
-        )  # fmt: skip
+            t.converting_messages,
+            t.conversions,
+            t.revenue,
+            t.cost,
+        )
 
 
 def test_duplicates_and_shuffling_are_present() -> None:
