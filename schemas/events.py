@@ -129,6 +129,9 @@ class ClickEvent(MessageEventBase):
     link_id: Label = ""
     method: Literal["GET", "HEAD"] = "GET"
     user_agent: Annotated[str, Field(max_length=1000)] = ""
+    ip_hash: Label = Field(
+        default="", description="keyed hash of the client's /24 (IPv4) or /48 (IPv6) network"
+    )
 
 
 class LandingEvent(MessageEventBase):

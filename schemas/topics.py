@@ -82,6 +82,14 @@ FUNNEL_ROWS = TopicSpec(
     "message_id",
     "versioned funnel rows emitted by the join (one current row per message)",
 )
+LINKS = TopicSpec(
+    "smsfunnel.links",
+    "link id",
+    "tracked-link registry (link id -> account, destination, expiry); the redirector's table",
+    retention_ms=-1,
+    cleanup_policy="compact",
+    copartitioned=False,
+)
 DEAD_LETTERS = TopicSpec(
     "smsfunnel.dead-letters",
     "source topic",
@@ -115,6 +123,7 @@ ALL_TOPICS: tuple[TopicSpec, ...] = (
     ATTRIBUTION_CREDITS,
     MESSAGE_RESPONSES,
     FUNNEL_ROWS,
+    LINKS,
     DEAD_LETTERS,
 )
 DEAD_LETTER_PARTITIONS = 3
@@ -169,4 +178,5 @@ def changelog_topics(app_id: str) -> tuple[TopicSpec, ...]:
 
 
 def partitions_for(spec: TopicSpec, copartitioned_count: int) -> int:
+    # Topics outside the joins (dead letters, the link registry) are small: a few partitions.
     return copartitioned_count if spec.copartitioned else DEAD_LETTER_PARTITIONS

@@ -112,6 +112,88 @@ def sink() -> None:
 
 
 @app.command()
+def ingest() -> None:
+    """Run the receivers: webhooks, postbacks, beacons and the send API (/docs, /metrics)."""
+    import uvicorn
+
+    from producers.receivers.app import create_app
+
+    _logging()
+    settings = get_settings()
+    uvicorn.run(
+        create_app(settings),
+        host="0.0.0.0",
+        port=settings.ingest_http_port,
+        loop="uvloop",
+        http="httptools",
+        proxy_headers=True,
+        log_level="warning",
+    )
+
+
+@app.command()
+def redirector() -> None:
+    """Run the click redirector (GET /<token> → 302), `redirector_workers` processes."""
+    import uvicorn
+
+    _logging()
+    settings = get_settings()
+    uvicorn.run(
+        "producers.redirector:create_redirector",
+        factory=True,
+        host="0.0.0.0",
+        port=settings.redirector_port,
+        workers=settings.redirector_workers,
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+        log_level="warning",
+    )
+
+
+@app.command()
+def replay(
+    path: Path = typer.Argument(..., exists=True, dir_okay=False, help="NDJSON or CSV file."),
+    fmt: str | None = typer.Option(None, "--format", help="csv or ndjson (default: by suffix)."),
+) -> None:
+    """Replay a file of events into Kafka, with progress and a summary of what was rejected."""
+    from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+    from rich.table import Table
+
+    from producers.kafka_producer import EventProducer
+    from producers.replay import replay_file
+
+    settings = get_settings()
+    producer = EventProducer(settings.bootstrap_servers())
+    size = path.stat().st_size
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        DownloadColumn(),
+        TimeRemainingColumn(),
+        console=console,
+    ) as progress:
+        task = progress.add_task(f"Replaying {path.name}", total=size)
+        summary = replay_file(
+            path,
+            producer,
+            settings.phone_hash_key.get_secret_value().encode(),
+            fmt,
+            on_progress=lambda done: progress.update(task, completed=done),
+        )
+    rejected = sum(summary.rejected.values())
+    console.print(
+        f"{summary.read:,} records read, {summary.accepted:,} acknowledged by Kafka, "
+        f"{rejected:,} rejected."
+    )
+    if rejected:
+        table = Table("reason", "records", "first line", title="Rejected")
+        for reason, count in summary.rejected.most_common():
+            table.add_row(reason, f"{count:,}", str(summary.first_line[reason]))
+        console.print(table)
+
+
+@app.command()
 def generate(
     messages: int = typer.Option(10_000, min=1),
     seed: int = 7,

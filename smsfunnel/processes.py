@@ -2,42 +2,52 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
 from pathlib import Path
 
+from pydantic import SecretStr
+
 from smsfunnel.settings import Settings
 
 
+def _env_value(value: object) -> str:
+    if isinstance(value, SecretStr):
+        return value.get_secret_value()
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):  # per-account secrets, revealed for the child only
+        return json.dumps(
+            {
+                k: {f: _env_value(getattr(v, f)) for f in type(v).model_fields}
+                for k, v in value.items()
+            }
+        )
+    return str(value)
+
+
 def settings_env(settings: Settings, bootstrap: str) -> dict[str, str]:
-    """Environment that hands a child process exactly these settings."""
+    """Environment that hands a child process exactly these settings (every field, so a new
+    setting cannot be forgotten here)."""
     env = dict(os.environ)
-    env.update(
-        {
-            "SMSFUNNEL_STATE_DIR": str(settings.state_dir),
-            "SMSFUNNEL_KAFKA_BOOTSTRAP": bootstrap,
-            "SMSFUNNEL_CLICKHOUSE_DSN": settings.effective_clickhouse_dsn,
-            "SMSFUNNEL_PARTITIONS": str(settings.partitions),
-            "SMSFUNNEL_WORKER_ID": settings.worker_id,
-            "SMSFUNNEL_TABLE_STORE": settings.table_store,
-            "SMSFUNNEL_WORKER_SESSION_TIMEOUT": str(settings.worker_session_timeout),
-            "SMSFUNNEL_WORKER_METRICS_PORT": str(settings.worker_metrics_port),
-            "SMSFUNNEL_SINK_GROUP": settings.sink_group,
-            "SMSFUNNEL_SINK_HTTP_PORT": str(settings.sink_http_port),
-            "SMSFUNNEL_SINK_BATCH_ROWS": str(settings.sink_batch_rows),
-            "SMSFUNNEL_SINK_BATCH_SECONDS": str(settings.sink_batch_seconds),
-            "SMSFUNNEL_PHONE_HASH_KEY": settings.phone_hash_key.get_secret_value(),
-        }
-    )
-    if settings.sink_instance_id:
-        env["SMSFUNNEL_SINK_INSTANCE_ID"] = settings.sink_instance_id
+    for name in Settings.model_fields:
+        key = f"SMSFUNNEL_{name.upper()}"
+        value = getattr(settings, name)
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = _env_value(value)
+    env["SMSFUNNEL_KAFKA_BOOTSTRAP"] = bootstrap
+    env["SMSFUNNEL_CLICKHOUSE_DSN"] = settings.effective_clickhouse_dsn
     return env
 
 
 def spawn_service(name: str, env: dict[str, str], log_dir: Path) -> subprocess.Popen[bytes]:
-    """Run `smsfunnel <name>` (worker or sink) in its own process, output to log_dir/name.log."""
+    """Run `smsfunnel <name>` (worker, sink, ingest, redirector) in its own process, output to
+    log_dir/name.log."""
     log_dir.mkdir(parents=True, exist_ok=True)
     with open(log_dir / f"{name}.log", "ab") as log:  # the child keeps its own descriptor
         return subprocess.Popen(

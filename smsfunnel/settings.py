@@ -6,10 +6,24 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class AccountSecrets(BaseModel):
+    """What the edge needs to authenticate one account's requests. Any left empty disables the
+    receivers that need it for that account (they answer 401)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    api_key: SecretStr = SecretStr("")  # Bearer token: send API, links, generic webhooks
+    webhook_token: SecretStr = SecretStr("")  # ?token= for gateways that cannot sign (Vonage,
+    # Jasmin, Kannel, TUNE/Everflow macro URLs)
+    twilio_auth_token: SecretStr = SecretStr("")
+    shopify_secret: SecretStr = SecretStr("")
+    postback_secret: SecretStr = SecretStr("")  # ?secret= or HMAC-SHA256 of the body
 
 
 class Settings(BaseSettings):
@@ -68,6 +82,37 @@ class Settings(BaseSettings):
     )
     sink_batch_rows: int = Field(default=50_000, ge=1, description="A batch closes at this size…")
     sink_batch_seconds: float = Field(default=2.0, gt=0, description="…or this age.")
+    accounts: dict[str, AccountSecrets] = Field(
+        default_factory=dict,
+        description='Per-account secrets of the ingest edge, JSON: {"acme": {"api_key": "…", '
+        '"twilio_auth_token": "…", "shopify_secret": "…", "postback_secret": "…", '
+        '"webhook_token": "…"}}. An account not listed is refused (401).',
+    )
+    link_signing_key: SecretStr = Field(
+        default=SecretStr("smsfunnel-demo-link-key-change-me"),
+        description="Signs tracking-link tokens and click ids (the redirector and postbacks).",
+    )
+    ingest_http_port: int = Field(default=9103, description="Webhooks, postbacks, send API.")
+    ingest_public_url: str | None = Field(
+        default=None,
+        description="The receivers' URL as providers call it (https://hooks.example.com): "
+        "Twilio signs the URL it called, which a proxy in front changes. Unset: the request's.",
+    )
+    ingest_ack_timeout: float = Field(
+        default=4.0,
+        gt=0,
+        description="Seconds a receiver waits for Kafka's acknowledgement before answering "
+        "503 (Shopify expects an answer within 5 s).",
+    )
+    gateway_timezone: str = Field(
+        default="UTC", description="Zone of SMPP receipt dates (they carry none)."
+    )
+    redirector_port: int = Field(default=9104, description="The click redirector.")
+    redirector_workers: int = Field(default=1, ge=1, description="Redirector processes.")
+    redirector_base_url: str = Field(
+        default="http://127.0.0.1:9104",
+        description="The tracking domain as it appears in SMS links (<base>/<token>).",
+    )
 
     @field_validator("state_dir")
     @classmethod

@@ -1,0 +1,238 @@
+"""Conversion postbacks and shop webhooks → conversion events (pure).
+
+A conversion that carries our click id (the redirector appended it to the landing URL; the
+affiliate network or shop hands it back) is tied to its message by decoding the click id, no
+lookup needed. One that carries only the buyer's phone becomes a subscriber conversion and is
+attributed to that subscriber's SMS touches. The join keeps one conversion per order id across
+all sources; the event id (derived from the natural key) makes a retried postback a repeat.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import orjson
+
+from producers.event_ids import derived_event_id
+from producers.receipts.callbacks import BadCallback
+from producers.tracking_links import InvalidToken, click_id_from_url, verify_click_id
+from schemas.events import ConversionEvent, SubscriberConversionEvent
+from schemas.privacy import InvalidPhoneNumber, hash_phone
+
+
+def parse_amount(text: str) -> Decimal:
+    """A non-negative decimal amount. A lone comma is a decimal comma (Everflow's `12,34` means
+    12.34); with both separators the comma groups thousands (`1,234.50`)."""
+    raw = (text or "").strip()
+    if "," in raw:
+        raw = raw.replace(",", "") if "." in raw else raw.replace(",", ".")
+    try:
+        amount = Decimal(raw)
+    except InvalidOperation:
+        raise BadCallback(f"amount {text!r} is not a number") from None
+    if not amount.is_finite():
+        raise BadCallback(f"amount {text!r} is not a number")
+    if amount < 0:
+        raise BadCallback("amount is negative: refunds and corrections are adjustments")
+    return amount
+
+
+def _currency(value: str | None, default: str) -> str:
+    currency = (value or default).strip().upper()
+    if len(currency) != 3 or not currency.isalpha():
+        raise BadCallback(f"currency {value!r} is not an ISO 4217 code")
+    return currency
+
+
+def conversion_from_click(
+    *,
+    account: str,
+    source: str,
+    click_id: str,
+    order_id: str,
+    amount: Decimal,
+    currency: str,
+    name: str,
+    occurred_at: datetime,
+    link_key: bytes,
+    natural_key: tuple[str, ...],
+) -> ConversionEvent:
+    try:
+        claims = verify_click_id(link_key, account, click_id)
+    except InvalidToken as exc:
+        raise BadCallback(f"click id not recognised for this account ({exc})") from None
+    return ConversionEvent(
+        event_id=derived_event_id(account, source, *natural_key),
+        account=account,
+        occurred_at=occurred_at,
+        message_id=claims.message_id,
+        order_id=order_id,
+        click_id=click_id,
+        name=name or "purchase",
+        amount=amount,
+        currency=currency,
+    )
+
+
+def from_generic_postback(
+    account: str, params: Mapping[str, str], link_key: bytes, received_at: datetime
+) -> ConversionEvent:
+    """`click_id`, `order_id`, `amount`, `currency`, optional `event` name and `occurred_at`."""
+    click_id = (params.get("click_id") or "").strip()
+    order_id = (params.get("order_id") or "").strip()
+    if not click_id:
+        raise BadCallback("missing parameter 'click_id'")
+    if not order_id:
+        raise BadCallback("missing parameter 'order_id'")
+    name = (params.get("event") or "purchase").strip()
+    occurred = received_at
+    if params.get("occurred_at"):
+        try:
+            occurred = datetime.fromisoformat(params["occurred_at"])
+        except ValueError:
+            raise BadCallback("occurred_at is not an ISO 8601 time") from None
+        if occurred.tzinfo is None:
+            raise BadCallback("occurred_at needs a timezone")
+    return conversion_from_click(
+        account=account,
+        source="postback",
+        click_id=click_id,
+        order_id=order_id,
+        amount=parse_amount(params.get("amount") or ""),
+        currency=_currency(params.get("currency"), ""),
+        name=name,
+        occurred_at=occurred,
+        link_key=link_key,
+        natural_key=(click_id, order_id, name),
+    )
+
+
+def from_everflow_postback(
+    account: str, params: Mapping[str, str], link_key: bytes, received_at: datetime
+) -> ConversionEvent:
+    """Everflow: `transaction_id` is the click id; one base conversion per transaction id, so
+    the order defaults to it; `amount=12,34` means 12.34."""
+    click_id = (params.get("transaction_id") or "").strip()
+    if not click_id:
+        raise BadCallback("missing parameter 'transaction_id'")
+    order_id = (params.get("order_id") or "").strip() or click_id
+    return conversion_from_click(
+        account=account,
+        source="everflow",
+        click_id=click_id,
+        order_id=order_id,
+        amount=parse_amount(params.get("amount") or "0"),
+        currency=_currency(params.get("currency"), "USD"),
+        name=(params.get("event") or "purchase").strip(),
+        occurred_at=received_at,
+        link_key=link_key,
+        natural_key=(click_id, order_id),
+    )
+
+
+def from_tune_postback(
+    account: str, params: Mapping[str, str], link_key: bytes, received_at: datetime
+) -> ConversionEvent:
+    """TUNE (HasOffers) `aff_lsr`: `transaction_id` (click id), `amount`, `adv_sub` (order)."""
+    click_id = (params.get("transaction_id") or "").strip()
+    if not click_id:
+        raise BadCallback("missing parameter 'transaction_id'")
+    order_id = (params.get("adv_sub") or "").strip() or click_id
+    return conversion_from_click(
+        account=account,
+        source="tune",
+        click_id=click_id,
+        order_id=order_id,
+        amount=parse_amount(params.get("amount") or "0"),
+        currency=_currency(params.get("currency"), "USD"),
+        name="purchase",
+        occurred_at=received_at,
+        link_key=link_key,
+        natural_key=(click_id, order_id),
+    )
+
+
+def _shopify_phone(order: Mapping[str, Any]) -> str | None:
+    for holder in (
+        order,
+        order.get("customer"),
+        order.get("billing_address"),
+        order.get("shipping_address"),
+    ):
+        if isinstance(holder, Mapping) and isinstance(holder.get("phone"), str) and holder["phone"]:
+            return str(holder["phone"])
+    return None
+
+
+def _shopify_click_id(order: Mapping[str, Any]) -> str | None:
+    for attribute in order.get("note_attributes") or ():
+        if isinstance(attribute, Mapping) and attribute.get("name") == "smsclid":
+            return str(attribute.get("value") or "") or None
+    landing = order.get("landing_site")
+    return click_id_from_url(landing) if isinstance(landing, str) and landing else None
+
+
+def from_shopify_order(
+    account: str,
+    body: bytes,
+    shopify_event_id: str,
+    link_key: bytes,
+    phone_key: bytes,
+    received_at: datetime,
+) -> ConversionEvent | SubscriberConversionEvent | None:
+    """Shopify `orders/paid`. Retries carry the original payload and the same
+    X-Shopify-Event-Id, which is the natural key. None: the order has neither our click id nor
+    a phone number, so nothing ties it to an SMS (the receiver counts it)."""
+    try:
+        order = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise BadCallback("body is not JSON") from None
+    if not isinstance(order, dict) or "id" not in order:
+        raise BadCallback("not a Shopify order (no 'id')")
+    order_id = str(order["id"])
+    amount = parse_amount(str(order.get("total_price") or "0"))
+    currency = _currency(order.get("currency"), "USD")
+    occurred = received_at
+    for field in ("processed_at", "created_at"):
+        if isinstance(order.get(field), str):
+            try:
+                occurred = datetime.fromisoformat(order[field])
+                break
+            except ValueError:
+                continue
+    click_id = _shopify_click_id(order)
+    if click_id:
+        try:
+            return conversion_from_click(
+                account=account,
+                source="shopify",
+                click_id=click_id,
+                order_id=order_id,
+                amount=amount,
+                currency=currency,
+                name="purchase",
+                occurred_at=occurred,
+                link_key=link_key,
+                natural_key=(shopify_event_id,),
+            )
+        except BadCallback:
+            pass  # a foreign or mangled smsclid: Shopify would retry a 4xx for hours; try phone
+    phone = _shopify_phone(order)
+    if phone is None:
+        return None
+    try:
+        recipient_hash, _ = hash_phone(phone, phone_key)
+    except InvalidPhoneNumber:
+        return None
+    return SubscriberConversionEvent(
+        event_id=derived_event_id(account, "shopify", shopify_event_id),
+        account=account,
+        occurred_at=occurred,
+        recipient_hash=recipient_hash,
+        order_id=order_id,
+        amount=amount,
+        currency=currency,
+    )

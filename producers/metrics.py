@@ -1,0 +1,52 @@
+"""Prometheus metrics of the ingest edge (one catalogue; each says what it measures)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+REQUESTS = Counter(
+    "smsfunnel_ingest_requests_total",
+    "HTTP requests answered by the receivers, by route template and status code.",
+    ["route", "status"],
+)
+EVENTS_PUBLISHED = Counter(
+    "smsfunnel_ingest_events_total",
+    "Events acknowledged by Kafka after a receiver or replay accepted them, by event type.",
+    ["event_type"],
+)
+REJECTED = Counter(
+    "smsfunnel_ingest_rejected_total",
+    "Requests refused with a 4xx, by route template and reason (auth, invalid).",
+    ["route", "reason"],
+)
+KAFKA_UNAVAILABLE = Counter(
+    "smsfunnel_ingest_kafka_unavailable_total",
+    "Requests answered 503 because Kafka did not acknowledge in time (the sender retries).",
+    ["route"],
+)
+UNATTRIBUTABLE = Counter(
+    "smsfunnel_ingest_unattributable_conversions_total",
+    "Conversions accepted that carry neither a click id nor a phone number: kept on the "
+    "dead-letter topic with that reason, not attributed.",
+    ["source"],
+)
+ACK_SECONDS = Histogram(
+    "smsfunnel_ingest_ack_seconds",
+    "Time from a receiver handing events to Kafka to the broker's acknowledgement.",
+    buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+CLICKS = Counter(
+    "smsfunnel_redirector_clicks_total",
+    "Requests to the redirector, by outcome: redirected, not_found (unknown, tampered or "
+    "expired token: 404, never a redirect).",
+    ["outcome"],
+)
+CLICKS_LOST = Counter(
+    "smsfunnel_redirector_clicks_lost_total",
+    "Redirected clicks Kafka never acknowledged (queue full, or refused after retries).",
+)
+CLICKS_BUFFERED = Gauge(
+    "smsfunnel_redirector_clicks_buffered",
+    "Clicks handed to the producer and not yet acknowledged: what a crash now would lose.",
+)
+LINKS_KNOWN = Gauge("smsfunnel_redirector_links", "Tracked links in the redirector's registry.")

@@ -1,0 +1,110 @@
+"""Request bodies of the receivers' JSON endpoints (the OpenAPI document is built from these)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated
+
+from pydantic import AnyHttpUrl, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+from schemas.events import Currency, Id, Label, Money, RecipientHash
+from schemas.links import LinkId
+
+
+class SendRequest(BaseModel):
+    """One message attempted. Give the recipient as `to` (any phone format; hashed here, never
+    stored) or as an already keyed `recipient_hash` with its `country`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    message_id: Id
+    occurred_at: AwareDatetime
+    campaign: Id
+    sender: Id
+    to: Annotated[str, Field(max_length=40)] | None = None
+    recipient_hash: RecipientHash | None = None
+    country: Annotated[str, Field(pattern=r"^[A-Z]{2}$")] | None = None
+    variant: Label = ""
+    segment: Label = ""
+    carrier: Label = ""
+    parts: int = Field(default=1, ge=1, le=255)
+    cost: Money = Decimal(0)
+    currency: Currency = "USD"
+    provider: Label = ""
+    provider_message_ids: list[Id] = Field(default_factory=list, max_length=255)
+    attribution_window_hours: int | None = Field(default=None, ge=1, le=24 * 90)
+    event_id: Id | None = Field(default=None, description="default: derived from message_id")
+
+    @model_validator(mode="after")
+    def _one_recipient(self) -> SendRequest:
+        if (self.to is None) == (self.recipient_hash is None):
+            raise ValueError("give exactly one of 'to' and 'recipient_hash'")
+        if self.recipient_hash is not None and self.country is None:
+            raise ValueError("'country' is required with 'recipient_hash'")
+        return self
+
+
+class SendBatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    sends: list[SendRequest] = Field(min_length=1, max_length=1000)
+
+
+class BatchAccepted(BaseModel):
+    accepted: int
+
+
+class LinkRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    destination: AnyHttpUrl
+    expires_at: AwareDatetime | None = None
+
+
+class LinkCreated(BaseModel):
+    link_id: LinkId
+    destination: str
+    example_url: str = Field(description="the tracking URL of this link for message 'example'")
+
+
+class GenericReceipt(BaseModel):
+    """A delivery receipt from any other sender: our message id, or the provider's id."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    status: Annotated[str, Field(min_length=1, max_length=40)]
+    occurred_at: AwareDatetime
+    message_id: Id | None = None
+    provider: Label = "generic"
+    provider_message_id: Id | None = None
+    error_code: Label = ""
+    event_id: Id | None = Field(default=None, description="default: derived from the receipt")
+
+    @model_validator(mode="after")
+    def _names_a_message(self) -> GenericReceipt:
+        if not self.message_id and not self.provider_message_id:
+            raise ValueError("give 'message_id' or 'provider_message_id'")
+        return self
+
+
+class GenericInbound(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    id: Id = Field(description="the provider's id of the inbound SMS")
+    from_number: Annotated[str, Field(alias="from", min_length=1, max_length=40)]
+    to: Id = Field(description="our sender (short code, long code, alphanumeric id)")
+    body: Annotated[str, Field(max_length=2000)]
+    occurred_at: AwareDatetime
+
+
+class VonageReceipt(BaseModel):
+    """Vonage's JSON delivery receipt; Vonage adds fields, so unknown ones are allowed."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    messageId: Id
+    status: Annotated[str, Field(min_length=1, max_length=40)]
+    err_code: str | None = Field(default=None, alias="err-code")
+    client_ref: str | None = Field(default=None, alias="client-ref")
+    message_timestamp: str | None = Field(default=None, alias="message-timestamp")
+    scts: str | None = None

@@ -1,0 +1,282 @@
+"""Provider callbacks, inbound SMS and conversion postbacks → events (no broker). Expected
+values are written out by hand from DOMAIN.md, not derived from the mappers."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from datetime import UTC, datetime
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+import orjson
+import pytest
+
+from producers.conversions import (
+    from_everflow_postback,
+    from_generic_postback,
+    from_shopify_order,
+    from_tune_postback,
+    parse_amount,
+)
+from producers.event_ids import EVENT_ID_NAMESPACE
+from producers.inbound_sms import inbound_event
+from producers.receipts.callbacks import (
+    BadCallback,
+    from_jasmin_dlr,
+    from_kannel_dlr,
+    from_twilio_status_callback,
+    from_vonage_receipt,
+)
+from producers.tracking_links import new_click_id, sign_token
+from schemas.events import (
+    ConversionEvent,
+    DeliveryReceiptEvent,
+    InboundKind,
+    ProviderReceiptEvent,
+    SubscriberConversionEvent,
+)
+from schemas.privacy import hash_phone
+
+NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+LINK_KEY = b"link-key"
+PHONE_KEY = b"phone-key"
+
+
+def uuid5(*parts: str) -> str:
+    return str(uuid.uuid5(EVENT_ID_NAMESPACE, "\x1f".join(parts)))
+
+
+def test_twilio_callback_with_our_message_id() -> None:
+    params = {
+        "MessageSid": "SM123",
+        "MessageStatus": "undelivered",
+        "ErrorCode": "30007",
+        "RawDlrDoneDate": "2611201159",
+        "SomethingTwilioAddedLater": "x",
+    }
+    event = from_twilio_status_callback("acme", params, "m-1", NOW)
+    assert isinstance(event, DeliveryReceiptEvent)
+    assert event.message_id == "m-1"
+    assert (event.status.value, event.failure_cause.value) == ("undelivered", "carrier_filtered")
+    assert event.occurred_at == datetime(2026, 11, 20, 11, 59, tzinfo=UTC)
+    assert event.event_id == uuid5("acme", "twilio-status", "SM123", "undelivered")
+
+
+def test_twilio_callback_without_our_id_goes_to_the_resolver() -> None:
+    event = from_twilio_status_callback(
+        "acme", {"MessageSid": "SM9", "MessageStatus": "delivered"}, None, NOW
+    )
+    assert isinstance(event, ProviderReceiptEvent)
+    assert (event.provider, event.provider_message_id, event.status.value) == (
+        "twilio",
+        "SM9",
+        "delivered",
+    )
+    assert event.occurred_at == NOW
+
+
+def test_a_retried_callback_has_the_same_id_and_another_status_another() -> None:
+    p = {"MessageSid": "SM1", "MessageStatus": "sent"}
+    first = from_twilio_status_callback("acme", p, None, NOW)
+    retry = from_twilio_status_callback("acme", p, None, datetime(2026, 11, 21, tzinfo=UTC))
+    later = from_twilio_status_callback("acme", {**p, "MessageStatus": "delivered"}, None, NOW)
+    assert first.event_id == retry.event_id != later.event_id
+
+
+def test_twilio_callback_missing_sid_is_named() -> None:
+    with pytest.raises(BadCallback, match="MessageSid"):
+        from_twilio_status_callback("acme", {"MessageStatus": "sent"}, None, NOW)
+
+
+def test_vonage_receipt_uses_client_ref_and_its_timestamp() -> None:
+    params = {
+        "messageId": "0A0000001234",
+        "status": "failed",
+        "err-code": "6",
+        "client-ref": "m-7",
+        "message-timestamp": "2026-11-20 10:30:00",
+    }
+    event = from_vonage_receipt("acme", params, NOW)
+    assert isinstance(event, DeliveryReceiptEvent)
+    assert event.message_id == "m-7" and event.part_id == "0A0000001234"
+    assert (event.status.value, event.failure_cause.value) == ("undelivered", "carrier_filtered")
+    assert event.occurred_at == datetime(2026, 11, 20, 10, 30, tzinfo=UTC)
+
+
+def test_jasmin_level_1_and_level_2() -> None:
+    zone = ZoneInfo("Europe/Paris")
+    ack = from_jasmin_dlr(
+        "acme", {"id": "j-1", "message_status": "ESME_ROK", "level": "1"}, None, zone, NOW
+    )
+    assert isinstance(ack, ProviderReceiptEvent) and ack.status.value == "submitted"
+    final = from_jasmin_dlr(
+        "acme",
+        {"id": "j-1", "message_status": "DELIVRD", "level": "2", "donedate": "2611201305"},
+        "m-3",
+        zone,
+        NOW,
+    )
+    assert isinstance(final, DeliveryReceiptEvent) and final.status.value == "delivered"
+    # 13:05 in Paris (UTC+1 in November) is 12:05 UTC
+    assert final.occurred_at == datetime(2026, 11, 20, 12, 5, tzinfo=UTC)
+    assert ack.event_id != final.event_id
+
+
+def test_kannel_prefers_the_receipt_text_over_the_bitmask() -> None:
+    receipt = (
+        "id:0123ABC sub:001 dlvrd:000 submit date:2611201200 done date:2611201201 "
+        "stat:UNDELIV err:034 text:hello"
+    )
+    event = from_kannel_dlr(
+        "acme",
+        {"message_id": "m-5", "type": "1", "smsc_id": "0123ABC", "receipt": receipt},
+        UTC,
+        NOW,
+    )
+    assert isinstance(event, DeliveryReceiptEvent)
+    assert (event.status.value, event.error_code) == ("undelivered", "034")
+    assert event.occurred_at == datetime(2026, 11, 20, 12, 1, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("mask", "status"),
+    [
+        ("1", "delivered"),
+        ("2", "undelivered"),
+        ("4", "submitted"),
+        ("8", "submitted"),
+        ("16", "rejected"),
+        ("9", "delivered"),
+    ],
+)
+def test_kannel_bitmask(mask: str, status: str) -> None:
+    event = from_kannel_dlr("acme", {"message_id": "m", "type": mask, "ts": "1795176000"}, UTC, NOW)
+    assert event.status.value == status
+    assert event.occurred_at == datetime.fromtimestamp(1795176000, UTC)
+
+
+def test_inbound_stop_is_an_opt_out_and_the_number_is_hashed() -> None:
+    event = inbound_event(
+        account="acme",
+        source="twilio-inbound",
+        provider_id="SM5",
+        from_number="+1 415 555 0100",
+        to_sender="12345",
+        body="  stop ",
+        occurred_at=NOW,
+        phone_key=PHONE_KEY,
+    )
+    assert (event.kind, event.keyword) == (InboundKind.OPT_OUT, "STOP")
+    assert event.recipient_hash == hash_phone("+14155550100", PHONE_KEY)[0]
+    assert "4155550100" not in event.model_dump_json()
+
+
+def test_twilio_opt_out_type_wins_over_the_body() -> None:
+    event = inbound_event(
+        account="acme",
+        source="twilio-inbound",
+        provider_id="SM6",
+        from_number="+14155550100",
+        to_sender="12345",
+        body="arrêt",
+        occurred_at=NOW,
+        phone_key=PHONE_KEY,
+        provider_kind="STOP",
+    )
+    assert event.kind is InboundKind.OPT_OUT
+
+
+@pytest.mark.parametrize(
+    ("text", "amount"),
+    [("12,34", "12.34"), ("12.34", "12.34"), ("1,234.50", "1234.50"), ("0", "0"), ("7", "7")],
+)
+def test_amounts(text: str, amount: str) -> None:
+    assert parse_amount(text) == Decimal(amount)
+
+
+@pytest.mark.parametrize("text", ["-1", "abc", "", "NaN", "inf"])
+def test_bad_amounts_are_named(text: str) -> None:
+    with pytest.raises(BadCallback, match="amount"):
+        parse_amount(text)
+
+
+def click_for(account: str, message_id: str) -> str:
+    return new_click_id(sign_token(LINK_KEY, account, "lnk001", message_id))
+
+
+def test_generic_postback_resolves_the_message_from_the_click_id() -> None:
+    click = click_for("acme", "m-9")
+    params = {"click_id": click, "order_id": "o-1", "amount": "19.90", "currency": "eur"}
+    event = from_generic_postback("acme", params, LINK_KEY, NOW)
+    assert isinstance(event, ConversionEvent)
+    assert (event.message_id, event.order_id, event.amount, event.currency) == (
+        "m-9",
+        "o-1",
+        Decimal("19.90"),
+        "EUR",
+    )
+    assert event.event_id == uuid5("acme", "postback", click, "o-1", "purchase")
+    with pytest.raises(BadCallback, match="click id"):
+        from_generic_postback("globex", params, LINK_KEY, NOW)
+
+
+def test_everflow_and_tune_conventions() -> None:
+    click = click_for("acme", "m-2")
+    everflow = from_everflow_postback(
+        "acme", {"transaction_id": click, "amount": "12,34"}, LINK_KEY, NOW
+    )
+    assert (everflow.order_id, everflow.amount) == (click, Decimal("12.34"))
+    tune = from_tune_postback(
+        "acme", {"transaction_id": click, "amount": "5", "adv_sub": "ord-7"}, LINK_KEY, NOW
+    )
+    assert (tune.message_id, tune.order_id, tune.amount) == ("m-2", "ord-7", Decimal("5"))
+
+
+def shopify(order: dict) -> bytes:  # type: ignore[type-arg]
+    return orjson.dumps(order)
+
+
+def test_shopify_order_with_our_click_id_in_landing_site() -> None:
+    click = click_for("acme", "m-4")
+    body = shopify(
+        {
+            "id": 820982911946154508,
+            "total_price": "199.65",
+            "currency": "USD",
+            "landing_site": f"/products/x?utm_source=sms&smsclid={click}",
+            "processed_at": "2026-11-20T07:00:00-05:00",
+            "phone": "+14155550100",
+        }
+    )
+    event = from_shopify_order("acme", body, "evt-1", LINK_KEY, PHONE_KEY, NOW)
+    assert isinstance(event, ConversionEvent)
+    assert (event.message_id, event.order_id, event.amount) == (
+        "m-4",
+        "820982911946154508",
+        Decimal("199.65"),
+    )
+    assert event.occurred_at == datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+    assert event.event_id == uuid5("acme", "shopify", "evt-1")
+
+
+def test_shopify_order_with_only_a_phone_is_a_subscriber_conversion() -> None:
+    body = shopify(
+        {
+            "id": 5,
+            "total_price": "10.00",
+            "currency": "USD",
+            "customer": {"phone": "+14155550100"},
+            "landing_site": "/?smsclid=forged.AAAAAAAA",
+        }
+    )
+    event = from_shopify_order("acme", body, "evt-2", LINK_KEY, PHONE_KEY, NOW)
+    assert isinstance(event, SubscriberConversionEvent)
+    assert event.recipient_hash == hash_phone("+14155550100", PHONE_KEY)[0]
+
+
+def test_shopify_order_with_neither_is_unattributable() -> None:
+    body = shopify({"id": 6, "total_price": "1.00", "currency": "USD"})
+    assert from_shopify_order("acme", body, "evt-3", LINK_KEY, PHONE_KEY, NOW) is None
+    with pytest.raises(BadCallback, match="JSON"):
+        from_shopify_order("acme", base64.b64encode(b"x"), "e", LINK_KEY, PHONE_KEY, NOW)
