@@ -7,7 +7,7 @@ import logging
 import threading
 import time
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
 from pydantic import ValidationError
 
 from schemas.links import LinkRegistration
@@ -46,14 +46,23 @@ class LinkRegistry:
             raise RuntimeError(
                 f"topic {LINKS.name} does not exist: run `smsfunnel topics provision`"
             )
-        self._ends = {
-            p: self._consumer.get_watermark_offsets(TopicPartition(LINKS.name, p), timeout)[1]
-            for p in partitions
-        }
+        deadline = time.monotonic() + timeout
+        self._ends = {p: self._end_offset(p, deadline) for p in partitions}
         self._consumer.assign([TopicPartition(LINKS.name, p, OFFSET_BEGINNING) for p in partitions])
         self._thread.start()
         if not self._loaded.wait(timeout):
             raise TimeoutError(f"link registry not loaded within {timeout}s")
+
+    def _end_offset(self, partition: int, deadline: float) -> int:
+        # Just after the topic is created its partitions may have no leader yet.
+        while True:
+            try:
+                tp = TopicPartition(LINKS.name, partition)
+                return int(self._consumer.get_watermark_offsets(tp, 5.0)[1])
+            except KafkaException:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
 
     def _caught_up(self, positions: dict[int, int]) -> bool:
         return all(positions.get(p, 0) >= end for p, end in self._ends.items())

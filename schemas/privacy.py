@@ -26,7 +26,13 @@ def normalise_e164(raw: str, default_region: str | None = None) -> tuple[str, st
     if not phonenumbers.is_possible_number(parsed):
         raise InvalidPhoneNumber("not a possible phone number")
     e164 = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
-    region = phonenumbers.region_code_for_number(parsed) or "ZZ"
+    # A possible but unassigned number (e.g. a reserved drama range) has no region of its own;
+    # the calling code's main region still names the country.
+    region = (
+        phonenumbers.region_code_for_number(parsed)
+        or phonenumbers.region_code_for_country_code(parsed.country_code)
+        or "ZZ"
+    )
     return e164, region
 
 

@@ -6,19 +6,23 @@ from __future__ import annotations
 
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from subprocess import Popen
+from typing import Any
 
+import orjson
 import pytest
+from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+from pydantic import SecretStr
 
 from infra.local_kafka import LocalKafka, free_port
 from infra.topics import provision_topics
 from sinks.query_client import SinkQuery
 from smsfunnel.drain import pipeline_stages, wait_until_drained
 from smsfunnel.processes import settings_env, spawn_service, stop_service
-from smsfunnel.settings import PROJECT_ROOT, Settings
+from smsfunnel.settings import PROJECT_ROOT, AccountSecrets, Settings
 
 SHARED_KAFKA_LIB = PROJECT_ROOT / ".smsfunnel" / "kafka" / "lib"
 
@@ -113,3 +117,143 @@ def pipeline(kafka: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[P
     finally:
         stop_service(p.worker)  # the current processes: a test may have restarted them
         stop_service(p.sink)
+
+
+# ---- the ingest edge -----------------------------------------------------------------------
+
+EDGE_ACCOUNTS = {
+    "acme": AccountSecrets(
+        api_key=SecretStr("acme-api-key"),
+        webhook_token=SecretStr("acme-hook-token"),
+        twilio_auth_token=SecretStr("acme-twilio-token"),
+        shopify_secret=SecretStr("acme-shopify-secret"),
+        postback_secret=SecretStr("acme-postback-secret"),
+    ),
+    "globex": AccountSecrets(api_key=SecretStr("globex-api-key")),
+}
+LINK_KEY = "e2e-link-key"
+PHONE_KEY = "e2e-phone-key"
+
+
+@dataclass
+class Edge:
+    settings: Settings
+    bootstrap: str
+    url: str
+    redirector_url: str
+    ingest: Popen[bytes]
+    redirector: Popen[bytes]
+    logs: Path
+
+    def alive(self) -> None:
+        for name, proc in (("ingest", self.ingest), ("redirector", self.redirector)):
+            assert proc.poll() is None, f"{name} died ({proc.returncode}); logs in {self.logs}"
+
+
+def edge_settings(kafka: str, state: Path, **overrides: object) -> Settings:
+    redirector_port = free_port()
+    values: dict[str, object] = {
+        "state_dir": state,
+        "kafka_bootstrap": kafka,
+        "accounts": EDGE_ACCOUNTS,
+        "link_signing_key": SecretStr(LINK_KEY),
+        "phone_hash_key": SecretStr(PHONE_KEY),
+        "ingest_http_port": free_port(),
+        "ingest_ack_timeout": 2.0,
+        "redirector_port": redirector_port,
+        "redirector_base_url": f"http://127.0.0.1:{redirector_port}",
+        "worker_metrics_port": free_port(),
+        "sink_http_port": free_port(),
+        "sink_batch_seconds": 0.5,
+    }
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def edge(kafka: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Edge]:
+    state = tmp_path_factory.mktemp("edge")
+    settings = edge_settings(kafka, state)
+    provision_topics(kafka, settings.partitions, settings.worker_id)
+    env = settings_env(settings, kafka)
+    logs = state / "logs"
+    e = Edge(
+        settings,
+        kafka,
+        f"http://127.0.0.1:{settings.ingest_http_port}",
+        settings.redirector_base_url,
+        spawn_service("ingest", env, logs),
+        spawn_service("redirector", env, logs),
+        logs,
+    )
+    try:
+        wait_http(e.url + "/health", 60, e.alive)
+        wait_http(e.redirector_url + "/health", 60, e.alive)
+        yield e
+    finally:
+        stop_service(e.ingest)
+        stop_service(e.redirector)
+
+
+def read_topic(
+    bootstrap: str,
+    topic: str,
+    until: Callable[[list[dict[str, Any]]], bool],
+    timeout: float = 30.0,
+) -> list[dict[str, Any]]:
+    """Every JSON record on the topic, read from the beginning until `until(records)` holds;
+    AssertionError at the deadline, with what was read."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"e2e-reader-{time.monotonic_ns()}",
+            "enable.auto.commit": False,
+            "log_level": 3,
+        }
+    )
+    try:
+        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
+        records: list[dict[str, Any]] = []
+        deadline = time.monotonic() + timeout
+        while not until(records):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{topic}: condition not met in {timeout}s; read {records}")
+            msg = consumer.poll(0.2)
+            if msg is None or msg.error() or msg.value() is None:
+                continue
+            records.append({"_key": msg.key(), **orjson.loads(msg.value())})
+        return records
+    finally:
+        consumer.close()
+
+
+def raw_topic_bytes(bootstrap: str, topic: str, timeout: float = 10.0) -> bytes:
+    """Everything on a topic (keys and values), concatenated: for privacy checks."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"e2e-raw-{time.monotonic_ns()}",
+            "enable.auto.commit": False,
+            "log_level": 3,
+        }
+    )
+    try:
+        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        ends = {}
+        for p in partitions:
+            ends[p] = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout)[1]
+        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
+        seen: dict[int, int] = {}
+        chunks: list[bytes] = []
+        deadline = time.monotonic() + timeout
+        while any(seen.get(p, 0) < end for p, end in ends.items()):
+            assert time.monotonic() < deadline, f"{topic}: could not read to the end"
+            msg = consumer.poll(0.2)
+            if msg is None or msg.error():
+                continue
+            chunks.append((msg.key() or b"") + b"|" + (msg.value() or b""))
+            seen[msg.partition()] = msg.offset() + 1
+        return b"\n".join(chunks)
+    finally:
+        consumer.close()

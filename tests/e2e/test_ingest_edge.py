@@ -1,0 +1,420 @@
+"""The ingest edge over real HTTP against the real broker: signed provider callbacks accepted
+and their one-byte-changed twins refused, accepted events on the broker, phone numbers hashed
+before they leave the process, the redirector's 302/404s and the click ids that tie landings
+and postbacks to their message. Expected values are computed here (uuid5 of the natural key,
+HMACs by hand, Twilio's own compute_signature), not by the code under test."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import orjson
+import pytest
+from twilio.request_validator import RequestValidator
+
+from producers.tracking_links import sign_token
+from schemas.topics import (
+    CLICKS,
+    CONVERSIONS,
+    DEAD_LETTERS,
+    DELIVERY_RECEIPTS,
+    INBOUND,
+    LANDINGS,
+    PROVIDER_RECEIPTS,
+    SENDS,
+    SUBSCRIBER_CONVERSIONS,
+)
+
+from .conftest import LINK_KEY, PHONE_KEY, Edge, raw_topic_bytes, read_topic
+
+pytestmark = pytest.mark.e2e
+NAMESPACE = uuid.UUID("5a3e1f0c-6d1b-4c55-9a53-9b8f0a7e2c11")  # producers/event_ids.py, fixed
+
+
+def expected_id(*parts: str) -> str:
+    return str(uuid.uuid5(NAMESPACE, "\x1f".join(parts)))
+
+
+def with_id(event_id: str):  # type: ignore[no-untyped-def]
+    return lambda records: any(r.get("event_id") == event_id for r in records)
+
+
+def one(records: list[dict], event_id: str) -> dict:  # type: ignore[type-arg]
+    return next(r for r in records if r.get("event_id") == event_id)
+
+
+def phone_hash(e164: str) -> str:
+    return hmac.new(PHONE_KEY.encode(), e164.encode(), hashlib.sha256).hexdigest()
+
+
+def twilio_post(edge: Edge, path: str, params: dict[str, str], tamper: bool = False):  # type: ignore[no-untyped-def]
+    url = edge.url + path
+    signature = RequestValidator("acme-twilio-token").compute_signature(url, params)
+    if tamper:  # the same signature over parameters with one byte changed
+        params = {**params, "MessageSid": params["MessageSid"][:-1] + "X"}
+    return httpx.post(url, data=params, headers={"X-Twilio-Signature": signature})
+
+
+def test_twilio_status_callback_signed_by_twilio_is_on_the_broker(edge: Edge) -> None:
+    sid = f"SM{uuid.uuid4().hex}"
+    params = {
+        "MessageSid": sid,
+        "MessageStatus": "delivered",
+        "AccountSid": "AC1",
+        "ApiVersion": "2010-04-01",
+    }
+    ok = twilio_post(edge, "/webhooks/acme/twilio/status?message_id=m-twilio-1", params)
+    assert ok.status_code == 204, ok.text
+    event_id = expected_id("acme", "twilio-status", sid, "delivered")
+    record = one(read_topic(edge.bootstrap, DELIVERY_RECEIPTS.name, with_id(event_id)), event_id)
+    assert (record["message_id"], record["status"], record["_key"]) == (
+        "m-twilio-1",
+        "delivered",
+        b"m-twilio-1",
+    )
+    bad = twilio_post(
+        edge, "/webhooks/acme/twilio/status?message_id=m-twilio-1", params, tamper=True
+    )
+    assert bad.status_code == 401 and "X-Twilio-Signature" in bad.text
+
+
+def test_twilio_callback_without_our_id_goes_to_the_resolver_topic(edge: Edge) -> None:
+    sid = f"SM{uuid.uuid4().hex}"
+    resp = twilio_post(
+        edge, "/webhooks/acme/twilio/status", {"MessageSid": sid, "MessageStatus": "sent"}
+    )
+    assert resp.status_code == 204, resp.text
+    event_id = expected_id("acme", "twilio-status", sid, "sent")
+    record = one(read_topic(edge.bootstrap, PROVIDER_RECEIPTS.name, with_id(event_id)), event_id)
+    assert (record["provider_message_id"], record["status"]) == (sid, "submitted")
+
+
+def test_twilio_inbound_stop_is_an_opt_out_with_the_number_hashed(edge: Edge) -> None:
+    sid = f"SM{uuid.uuid4().hex}"
+    params = {"MessageSid": sid, "From": "+14155550123", "To": "+18005550000", "Body": "Stop"}
+    resp = twilio_post(edge, "/webhooks/acme/twilio/inbound", params)
+    assert resp.status_code == 200 and "<Response>" in resp.text
+    event_id = expected_id("acme", "twilio-inbound", sid)
+    record = one(read_topic(edge.bootstrap, INBOUND.name, with_id(event_id)), event_id)
+    assert (record["kind"], record["recipient_hash"]) == ("opt_out", phone_hash("+14155550123"))
+    assert b"4155550123" not in raw_topic_bytes(edge.bootstrap, INBOUND.name)
+
+
+def test_send_api_hashes_numbers_before_they_leave(edge: Edge) -> None:
+    message_id = f"m-{uuid.uuid4()}"
+    send = {
+        "message_id": message_id,
+        "occurred_at": "2026-11-20T12:00:00Z",
+        "campaign": "bf",
+        "sender": "12345",
+        "to": "+44 7700 900123",
+        "cost": "0.0075",
+        "currency": "USD",
+        "provider_message_ids": ["0A1B"],
+    }
+    headers = {"Authorization": "Bearer acme-api-key"}
+    resp = httpx.post(f"{edge.url}/v1/accounts/acme/sends", json={"sends": [send]}, headers=headers)
+    assert resp.status_code == 202 and resp.json() == {"accepted": 1}
+    event_id = expected_id("acme", "send", message_id)
+    record = one(read_topic(edge.bootstrap, SENDS.name, with_id(event_id)), event_id)
+    assert (record["recipient_hash"], record["country"], record["cost"]) == (
+        phone_hash("+447700900123"),
+        "GB",
+        "0.0075",
+    )
+    assert b"7700900123" not in raw_topic_bytes(edge.bootstrap, SENDS.name)
+    # another account's key, or none, is refused before anything is produced
+    for auth in ({"Authorization": "Bearer globex-api-key"}, {}):
+        refused = httpx.post(
+            f"{edge.url}/v1/accounts/acme/sends", json={"sends": [send]}, headers=auth
+        )
+        assert refused.status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        ({"to": "not a number"}, "phone"),
+        ({"to": None, "recipient_hash": "+14155550100", "country": "US"}, "raw phone numbers"),
+        ({"occurred_at": "2026-11-20T12:00:00"}, "occurred_at"),
+        ({"cost": "-1"}, "cost"),
+        ({"unknown_field": 1}, "unknown_field"),
+    ],
+)
+def test_bad_sends_get_a_422_naming_the_problem(edge: Edge, change: dict, named: str) -> None:  # type: ignore[type-arg]
+    send = {
+        "message_id": "m-bad",
+        "occurred_at": "2026-11-20T12:00:00Z",
+        "campaign": "c",
+        "sender": "1",
+        "to": "+14155550100",
+        **change,
+    }
+    send = {k: v for k, v in send.items() if v is not None}
+    resp = httpx.post(
+        f"{edge.url}/v1/accounts/acme/sends",
+        json={"sends": [send]},
+        headers={"Authorization": "Bearer acme-api-key"},
+    )
+    assert resp.status_code == 422, resp.text
+    assert named in resp.text
+
+
+def register_link(edge: Edge, destination: str, **extra: str) -> str:
+    resp = httpx.post(
+        f"{edge.url}/v1/accounts/acme/links",
+        json={"destination": destination, **extra},
+        headers={"Authorization": "Bearer acme-api-key"},
+    )
+    assert resp.status_code == 201, resp.text
+    return resp.json()["link_id"]
+
+
+def get_until_known(url: str, timeout: float = 20.0, method: str = "GET") -> httpx.Response:
+    """The redirector follows the link registry asynchronously: wait until it knows the link."""
+    deadline = time.monotonic() + timeout
+    while True:
+        resp = httpx.request(method, url, follow_redirects=False)
+        if resp.status_code != 404 or time.monotonic() > deadline:
+            return resp
+        time.sleep(0.1)
+
+
+def test_click_redirect_landing_and_postback_tie_back_to_the_message(edge: Edge) -> None:
+    destination = "https://shop.example/sale?utm_source=sms&utm_campaign=black%20friday"
+    link_id = register_link(edge, destination)
+    message_id = str(uuid.uuid4())
+    token = sign_token(LINK_KEY.encode(), "acme", link_id, message_id)
+    resp = get_until_known(f"{edge.redirector_url}/{token}")
+    assert resp.status_code == 302
+    location = resp.headers["location"]
+    assert location.startswith(destination + "&smsclid=")  # UTM parameters untouched
+    click_id = parse_qs(urlsplit(location).query)["smsclid"][0]
+
+    clicks = read_topic(edge.bootstrap, CLICKS.name, with_id(click_id))
+    click = one(clicks, click_id)
+    assert (click["message_id"], click["link_id"], click["method"], click["_key"]) == (
+        message_id,
+        link_id,
+        "GET",
+        message_id.encode(),
+    )
+    assert len(click["ip_hash"]) == 16 and "127.0.0" not in click["ip_hash"]
+
+    head = httpx.head(
+        f"{edge.redirector_url}/{token}", headers={"User-Agent": "facebookexternalhit/1.1"}
+    )
+    assert head.status_code == 302
+    head_click = parse_qs(urlsplit(head.headers["location"]).query)["smsclid"][0]
+    record = one(read_topic(edge.bootstrap, CLICKS.name, with_id(head_click)), head_click)
+    assert (record["method"], record["user_agent"]) == ("HEAD", "facebookexternalhit/1.1")
+
+    landing = httpx.get(f"{edge.url}/v1/accounts/acme/beacon/landing", params={"smsclid": click_id})
+    assert landing.status_code == 204
+    landing_id = expected_id("acme", "landing", click_id)
+    assert (
+        one(read_topic(edge.bootstrap, LANDINGS.name, with_id(landing_id)), landing_id)[
+            "message_id"
+        ]
+        == message_id
+    )
+
+    postback = httpx.get(
+        f"{edge.url}/postbacks/acme/conversion",
+        params={
+            "click_id": click_id,
+            "order_id": "o-77",
+            "amount": "49.90",
+            "currency": "USD",
+            "secret": "acme-postback-secret",
+        },
+    )
+    assert postback.status_code == 204, postback.text
+    conversion_id = expected_id("acme", "postback", click_id, "o-77", "purchase")
+    record = one(
+        read_topic(edge.bootstrap, CONVERSIONS.name, with_id(conversion_id)), conversion_id
+    )
+    assert (record["message_id"], record["amount"], record["click_id"]) == (
+        message_id,
+        "49.90",
+        click_id,
+    )
+
+    tune = httpx.get(
+        f"{edge.url}/postbacks/acme/tune",
+        params={
+            "transaction_id": click_id,
+            "amount": "3",
+            "adv_sub": "o-78",
+            "secret": "acme-postback-secret",
+        },
+    )
+    assert (tune.status_code, tune.text) == (200, "success=true;")
+
+
+def test_tampered_foreign_unknown_and_expired_tokens_get_404(edge: Edge) -> None:
+    link_id = register_link(edge, "https://shop.example/a")
+    good = sign_token(LINK_KEY.encode(), "acme", link_id, "m-404")
+    assert get_until_known(f"{edge.redirector_url}/{good}").status_code == 302
+    raw = bytearray(base64.urlsafe_b64decode(good + "=" * (-len(good) % 4)))
+    raw[4] ^= 0x01  # one byte of the link id or message id
+    tampered = base64.urlsafe_b64encode(bytes(raw)).rstrip(b"=").decode()
+    foreign = sign_token(LINK_KEY.encode(), "globex", link_id, "m-404")
+    other_key = sign_token(b"not-our-key", "acme", link_id, "m-404")
+    unknown = sign_token(LINK_KEY.encode(), "acme", "nolink", "m-404")
+    for token in (tampered, foreign, other_key, unknown, "favicon.ico", ""):
+        resp = httpx.get(f"{edge.redirector_url}/{token}", follow_redirects=False)
+        assert resp.status_code == 404, token
+        assert "location" not in resp.headers
+
+    past = (datetime.now(UTC) - timedelta(minutes=1)).isoformat()
+    expired_link = register_link(edge, "https://shop.example/old", expires_at=past)
+    alive = register_link(edge, "https://shop.example/new")  # registered after: a marker
+    marker = sign_token(LINK_KEY.encode(), "acme", alive, "m-1")
+    assert get_until_known(f"{edge.redirector_url}/{marker}").status_code == 302
+    expired = sign_token(LINK_KEY.encode(), "acme", expired_link, "m-1")
+    assert httpx.get(f"{edge.redirector_url}/{expired}").status_code == 404
+
+
+def test_shopify_orders_paid_verified_by_hmac(edge: Edge) -> None:
+    link_id = register_link(edge, "https://shop.example/p")
+    message_id = f"m-{uuid.uuid4()}"
+    token = sign_token(LINK_KEY.encode(), "acme", link_id, message_id)
+    resp = get_until_known(f"{edge.redirector_url}/{token}")
+    click_id = parse_qs(urlsplit(resp.headers["location"]).query)["smsclid"][0]
+    order_id = int(time.time_ns() % 10**15)
+    body = orjson.dumps(
+        {
+            "id": order_id,
+            "total_price": "120.50",
+            "currency": "EUR",
+            "landing_site": f"/p?utm_source=sms&smsclid={click_id}",
+            "processed_at": "2026-11-20T10:00:00+01:00",
+        }
+    )
+    event_header = f"shopify-evt-{order_id}"
+
+    def post(payload: bytes, signature: str):  # type: ignore[no-untyped-def]
+        return httpx.post(
+            f"{edge.url}/webhooks/acme/shopify/orders-paid",
+            content=payload,
+            headers={
+                "X-Shopify-Hmac-Sha256": signature,
+                "X-Shopify-Event-Id": event_header,
+                "Content-Type": "application/json",
+            },
+        )
+
+    digest = base64.b64encode(
+        hmac.new(b"acme-shopify-secret", body, hashlib.sha256).digest()
+    ).decode()
+    assert post(body, digest).status_code == 200
+    event_id = expected_id("acme", "shopify", event_header)
+    record = one(read_topic(edge.bootstrap, CONVERSIONS.name, with_id(event_id)), event_id)
+    assert (record["message_id"], record["order_id"], record["amount"], record["currency"]) == (
+        message_id,
+        str(order_id),
+        "120.50",
+        "EUR",
+    )
+    assert post(body.replace(b"120.50", b"120.51"), digest).status_code == 401
+    assert post(body, digest.lower()).status_code == 401
+
+    phone_only = orjson.dumps(
+        {
+            "id": order_id + 1,
+            "total_price": "9.00",
+            "currency": "USD",
+            "customer": {"phone": "+14155550188"},
+        }
+    )
+    sig = base64.b64encode(
+        hmac.new(b"acme-shopify-secret", phone_only, hashlib.sha256).digest()
+    ).decode()
+    assert post(phone_only, sig).status_code == 200
+    record = one(
+        read_topic(edge.bootstrap, SUBSCRIBER_CONVERSIONS.name, with_id(event_id)), event_id
+    )
+    assert record["recipient_hash"] == phone_hash("+14155550188")
+
+    nothing = orjson.dumps({"id": order_id + 2, "total_price": "1.00", "currency": "USD"})
+    sig = base64.b64encode(
+        hmac.new(b"acme-shopify-secret", nothing, hashlib.sha256).digest()
+    ).decode()
+    assert post(nothing, sig).status_code == 200
+    letters = read_topic(
+        edge.bootstrap,
+        DEAD_LETTERS.name,
+        lambda rs: any(
+            str(order_id + 2) in base64.b64decode(r.get("payload_b64", "")).decode(errors="replace")
+            for r in rs
+        ),
+    )
+    assert any(r["reason"].startswith("unattributable") for r in letters)
+
+
+def test_gateway_receipts(edge: Edge) -> None:
+    token = {"token": "acme-hook-token"}
+    vonage = httpx.get(
+        f"{edge.url}/webhooks/acme/vonage/receipt",
+        params={"messageId": "0B00000099", "status": "delivered", "client-ref": "m-vg", **token},
+    )
+    assert vonage.status_code == 204, vonage.text
+    vg_id = expected_id("acme", "vonage-dlr", "0B00000099", "delivered")
+    assert (
+        one(read_topic(edge.bootstrap, DELIVERY_RECEIPTS.name, with_id(vg_id)), vg_id)["message_id"]
+        == "m-vg"
+    )
+
+    jasmin = httpx.post(
+        f"{edge.url}/webhooks/acme/jasmin/dlr",
+        params=token,
+        data={"id": "jas-1", "message_status": "UNDELIV", "level": "2", "err": "001"},
+    )
+    assert (jasmin.status_code, jasmin.text) == (200, "ACK/Jasmin")
+    js_id = expected_id("acme", "jasmin-dlr", "jas-1", "UNDELIV", "2")
+    assert (
+        one(read_topic(edge.bootstrap, PROVIDER_RECEIPTS.name, with_id(js_id)), js_id)["status"]
+        == "undelivered"
+    )
+
+    kannel = httpx.get(
+        f"{edge.url}/webhooks/acme/kannel/dlr",
+        params={"message_id": "m-kn", "type": "2", "smsc_id": "77", **token},
+    )
+    assert kannel.status_code == 204
+    kn_id = expected_id("acme", "kannel-dlr", "m-kn", "77", "2", "")
+    assert (
+        one(read_topic(edge.bootstrap, DELIVERY_RECEIPTS.name, with_id(kn_id)), kn_id)["status"]
+        == "undelivered"
+    )
+
+    wrong = httpx.get(
+        f"{edge.url}/webhooks/acme/kannel/dlr",
+        params={"message_id": "m", "type": "2", "token": "x"},
+    )
+    assert wrong.status_code == 401 and "webhook token" in wrong.text
+    missing = httpx.get(
+        f"{edge.url}/webhooks/acme/vonage/receipt", params={"messageId": "1", **token}
+    )
+    assert missing.status_code == 422 and "status" in missing.text
+
+
+def test_unknown_account_is_refused_by_name(edge: Edge) -> None:
+    resp = httpx.get(
+        f"{edge.url}/postbacks/initech/everflow", params={"transaction_id": "x", "secret": "s"}
+    )
+    assert resp.status_code == 401 and "initech" in resp.text
+
+
+def test_metrics_count_requests(edge: Edge) -> None:
+    text = httpx.get(f"{edge.url}/metrics/").text
+    assert 'smsfunnel_ingest_requests_total{route="/v1/accounts/{account}/sends"' in text
+    assert "smsfunnel_redirector_clicks_total" in httpx.get(f"{edge.redirector_url}/metrics").text
