@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 import pytest
-from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
 from pydantic import SecretStr
 
 from infra.local_kafka import LocalKafka, free_port
@@ -88,19 +88,11 @@ def wait_http(url: str, timeout: float, pipeline_check) -> None:  # type: ignore
             time.sleep(0.2)
 
 
-@pytest.fixture(scope="session")
-def pipeline(kafka: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
-    state = tmp_path_factory.mktemp("state")
-    settings = Settings(
-        state_dir=state,
-        kafka_bootstrap=kafka,
-        worker_metrics_port=free_port(),
-        sink_http_port=free_port(),
-        sink_batch_seconds=0.5,
-    )
+def start_pipeline(settings: Settings, kafka: str) -> Pipeline:
+    """Provision the topics, start the worker and the sink, and wait until the sink answers."""
     provision_topics(kafka, settings.partitions, settings.worker_id)
     env = settings_env(settings, kafka)
-    logs = state / "logs"
+    logs = settings.state_dir / "logs"
     worker = spawn_service("worker", env, logs)
     sink = spawn_service("sink", env, logs)
     p = Pipeline(
@@ -113,10 +105,31 @@ def pipeline(kafka: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[P
     )
     try:
         wait_http(f"http://127.0.0.1:{settings.sink_http_port}/health", 60, p.alive)
+    except BaseException:
+        stop_pipeline(p)
+        raise
+    return p
+
+
+def stop_pipeline(p: Pipeline) -> None:
+    stop_service(p.worker)  # the current processes: a test may have restarted them
+    stop_service(p.sink)
+
+
+@pytest.fixture(scope="session")
+def pipeline(kafka: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
+    settings = Settings(
+        state_dir=tmp_path_factory.mktemp("state"),
+        kafka_bootstrap=kafka,
+        worker_metrics_port=free_port(),
+        sink_http_port=free_port(),
+        sink_batch_seconds=0.5,
+    )
+    p = start_pipeline(settings, kafka)
+    try:
         yield p
     finally:
-        stop_service(p.worker)  # the current processes: a test may have restarted them
-        stop_service(p.sink)
+        stop_pipeline(p)
 
 
 # ---- the ingest edge -----------------------------------------------------------------------
@@ -240,13 +253,18 @@ def raw_topic_bytes(bootstrap: str, topic: str, timeout: float = 10.0) -> bytes:
     )
     try:
         partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        deadline = time.monotonic() + timeout
         ends = {}
         for p in partitions:
-            ends[p] = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout)[1]
+            while p not in ends:  # a fresh topic's partitions may have no leader yet
+                try:
+                    ends[p] = consumer.get_watermark_offsets(TopicPartition(topic, p), 5)[1]
+                except KafkaException:
+                    assert time.monotonic() < deadline, f"{topic}[{p}]: no leader"
+                    time.sleep(0.2)
         consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
         seen: dict[int, int] = {}
         chunks: list[bytes] = []
-        deadline = time.monotonic() + timeout
         while any(seen.get(p, 0) < end for p, end in ends.items()):
             assert time.monotonic() < deadline, f"{topic}: could not read to the end"
             msg = consumer.poll(0.2)

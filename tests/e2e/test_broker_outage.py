@@ -1,0 +1,93 @@
+"""Acknowledgement means durable (DESIGN.md, contract 5): with the broker stopped a postback
+gets 503; once the broker is back, the sender's retries end in one 2xx, and the conversion is
+counted exactly once in ClickHouse, whatever the refused attempts left behind."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from decimal import Decimal
+from pathlib import Path
+
+import httpx
+import pytest
+
+from infra.local_kafka import LocalKafka
+from producers.tracking_links import new_click_id, sign_token
+from smsfunnel.processes import settings_env, spawn_service, stop_service
+
+from .conftest import LINK_KEY, edge_settings, start_pipeline, stop_pipeline, wait_http
+
+pytestmark = pytest.mark.e2e
+
+
+def test_postback_gets_503_while_kafka_is_down_and_counts_once_after(
+    kafka_lib: Path, tmp_path: Path
+) -> None:
+    broker = LocalKafka(tmp_path / "kafka", heap="512m", lib=kafka_lib)
+    address = broker.start().address
+    settings = edge_settings(address, tmp_path / "state")
+    pipeline = None
+    ingest = None
+    try:
+        pipeline = start_pipeline(settings, address)  # provisions the topics too
+        ingest = spawn_service("ingest", settings_env(settings, address), tmp_path / "logs")
+        url = f"http://127.0.0.1:{settings.ingest_http_port}"
+        wait_http(url + "/health", 60, lambda: None)
+
+        message_id = str(uuid.uuid4())
+        send = {
+            "message_id": message_id,
+            "occurred_at": "2026-11-20T12:00:00Z",
+            "campaign": "outage",
+            "sender": "12345",
+            "to": "+14155550142",
+        }
+        headers = {"Authorization": "Bearer acme-api-key"}
+        resp = httpx.post(f"{url}/v1/accounts/acme/sends", json={"sends": [send]}, headers=headers)
+        assert resp.status_code == 202, resp.text
+        # the click id the redirector would have appended for this message
+        click_id = new_click_id(sign_token(LINK_KEY.encode(), "acme", "lnkOUT", message_id))
+        postback = {
+            "click_id": click_id,
+            "order_id": f"o-{message_id}",
+            "amount": "25.00",
+            "currency": "USD",
+            "secret": "acme-postback-secret",
+        }
+
+        broker.stop()
+        down = httpx.get(f"{url}/postbacks/acme/conversion", params=postback, timeout=30)
+        assert down.status_code == 503, down.text
+        assert "Kafka unavailable" in down.text and down.headers.get("retry-after")
+
+        broker.start()  # same data directory, same ports when free
+        answers = []
+        deadline = time.monotonic() + 90
+        while True:  # the sender retries until it gets a 2xx, as Twilio or Everflow would
+            answers.append(
+                httpx.get(
+                    f"{url}/postbacks/acme/conversion", params=postback, timeout=30
+                ).status_code
+            )
+            if answers[-1] < 300 or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        assert answers[-1] == 204, answers
+        assert set(answers[:-1]) <= {503}, answers
+
+        pipeline.drain(timeout=180)
+        rows = pipeline.query.rows(
+            "SELECT conversions, revenue['USD'] AS usd FROM funnel_rows FINAL "
+            "WHERE account = 'acme' AND message_id = {m:String}",
+            {"m": message_id},
+        )
+        assert len(rows) == 1, rows
+        assert rows[0]["conversions"] == 1
+        assert Decimal(str(rows[0]["usd"])) == Decimal("25.00")
+    finally:
+        if ingest is not None:
+            stop_service(ingest)
+        if pipeline is not None:
+            stop_pipeline(pipeline)
+        broker.stop()
