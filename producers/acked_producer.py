@@ -26,13 +26,10 @@ class KafkaUnavailable(RuntimeError):
     pass
 
 
-class AckedProducer:
-    def __init__(self, bootstrap: str, ack_timeout: float, **overrides: Any) -> None:
-        self._timeout = ack_timeout
-        config = durable_producer_config(
-            bootstrap,
-            **{"message.timeout.ms": int(ack_timeout * 1000), "linger.ms": 2, **overrides},
-        )
+class BackgroundProducer:
+    """A librdkafka producer whose reports are served by one background thread."""
+
+    def __init__(self, config: dict[str, Any]) -> None:
         self._producer = Producer(config)
         self._closing = threading.Event()
         self._poller = threading.Thread(target=self._poll, name="kafka-acks", daemon=True)
@@ -42,14 +39,36 @@ class AckedProducer:
         while not self._closing.is_set():
             self._producer.poll(0.05)
 
-    def produce_nowait(self, topic: str, key: bytes | None, value: bytes, on_delivery: Any) -> bool:
-        """Hand a record to librdkafka without waiting (the click redirector). False when the
-        local queue is full (the broker has been away for a while)."""
+    def produce_nowait(
+        self, topic: str, key: bytes | None, value: bytes, on_delivery: Any = None
+    ) -> bool:
+        """Hand a record to librdkafka without waiting. False when the local queue is full
+        (the broker has been away for a while)."""
         try:
             self._producer.produce(topic, key=key, value=value, on_delivery=on_delivery)
         except BufferError:
             return False
         return True
+
+    def queued(self) -> int:
+        """Records handed over and not yet acknowledged (what a crash can lose)."""
+        return len(self._producer)
+
+    def close(self, timeout: float = 10.0) -> None:
+        self._producer.flush(timeout)
+        self._closing.set()
+        self._poller.join(timeout)
+
+
+class AckedProducer(BackgroundProducer):
+    def __init__(self, bootstrap: str, ack_timeout: float, **overrides: Any) -> None:
+        self._timeout = ack_timeout
+        super().__init__(
+            durable_producer_config(
+                bootstrap,
+                **{"message.timeout.ms": int(ack_timeout * 1000), "linger.ms": 2, **overrides},
+            )
+        )
 
     async def send(self, topic: str, key: bytes | None, value: bytes) -> None:
         loop = asyncio.get_running_loop()
@@ -75,15 +94,6 @@ class AckedProducer:
         for result in results:
             if isinstance(result, BaseException):
                 raise result
-
-    def queued(self) -> int:
-        """Records handed over and not yet acknowledged (what a crash can lose)."""
-        return len(self._producer)
-
-    def close(self, timeout: float = 10.0) -> None:
-        self._producer.flush(timeout)
-        self._closing.set()
-        self._poller.join(timeout)
 
 
 def _settle(acked: asyncio.Future[None], err: KafkaError | None) -> None:

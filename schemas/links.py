@@ -9,6 +9,7 @@ start and follows it while it runs.
 from __future__ import annotations
 
 from datetime import datetime
+from functools import cached_property
 from typing import Annotated
 
 import orjson
@@ -27,6 +28,10 @@ class LinkRegistration(BaseModel):
     destination: AnyHttpUrl
     expires_at: UtcDatetime | None = None
     registered_at: UtcDatetime
+
+    @cached_property
+    def destination_url(self) -> str:
+        return str(self.destination)  # pydantic rebuilds the string on every str()
 
     def expired(self, now: datetime) -> bool:
         return self.expires_at is not None and now >= self.expires_at

@@ -109,6 +109,13 @@ class Settings(BaseSettings):
     )
     redirector_port: int = Field(default=9104, description="The click redirector.")
     redirector_workers: int = Field(default=1, ge=1, description="Redirector processes.")
+    redirector_linger_ms: int = Field(
+        default=10,
+        ge=0,
+        le=1000,
+        description="How long the redirector lets clicks gather before sending them to Kafka: "
+        "fewer, larger requests, at the price of losing up to this window's clicks in a crash.",
+    )
     redirector_base_url: str = Field(
         default="http://127.0.0.1:9104",
         description="The tracking domain as it appears in SMS links (<base>/<token>).",
