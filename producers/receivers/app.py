@@ -581,13 +581,10 @@ def create_app(settings: Settings, producer: AckedProducer | None = None) -> Fas
         )
         if conversion is None:
             UNATTRIBUTABLE.labels("shopify").inc()
-            letter = DeadLetter(
-                stage="ingest",
-                source_topic="shopify/orders-paid",
-                source_partition=-1,
-                source_offset=-1,
-                key_b64=DeadLetter.encode(f"{account}|{x_shopify_event_id}".encode()),
-                payload_b64=DeadLetter.encode(raw),
+            letter = DeadLetter.from_edge(
+                source="shopify/orders-paid",
+                natural_key=f"{account}|{x_shopify_event_id}",
+                payload=raw,
                 reason="unattributable: no smsclid and no phone number",
                 failed_at=now(),
             )

@@ -32,7 +32,7 @@ from schemas.topics import (
     SUBSCRIBER_CONVERSIONS,
 )
 
-from .conftest import LINK_KEY, PHONE_KEY, Edge, raw_topic_bytes, read_topic
+from .conftest import LINK_KEY, PHONE_KEY, Edge, Pipeline, raw_topic_bytes, read_topic
 
 pytestmark = pytest.mark.e2e
 NAMESPACE = uuid.UUID("5a3e1f0c-6d1b-4c55-9a53-9b8f0a7e2c11")  # producers/event_ids.py, fixed
@@ -418,3 +418,30 @@ def test_metrics_count_requests(edge: Edge) -> None:
     text = httpx.get(f"{edge.url}/metrics/").text
     assert 'smsfunnel_ingest_requests_total{route="/v1/accounts/{account}/sends"' in text
     assert "smsfunnel_redirector_clicks_total" in httpx.get(f"{edge.redirector_url}/metrics").text
+
+
+def test_unattributable_order_is_kept_once_in_clickhouse(edge: Edge, pipeline: Pipeline) -> None:
+    """Never dropped silently: an order with nothing tying it to an SMS reaches the sink's
+    dead_letters table with its reason, once, however often Shopify retries it."""
+    order_id = int(time.time_ns() % 10**15)
+    body = orjson.dumps({"id": order_id, "total_price": "5.00", "currency": "USD"})
+    signature = base64.b64encode(
+        hmac.new(b"acme-shopify-secret", body, hashlib.sha256).digest()
+    ).decode()
+    headers = {
+        "X-Shopify-Hmac-Sha256": signature,
+        "X-Shopify-Event-Id": f"evt-orphan-{order_id}",
+        "Content-Type": "application/json",
+    }
+    for _ in range(2):  # the original and Shopify's retry
+        resp = httpx.post(
+            f"{edge.url}/webhooks/acme/shopify/orders-paid", content=body, headers=headers
+        )
+        assert resp.status_code == 200
+    pipeline.drain()
+    rows = pipeline.query.rows(
+        "SELECT reason, payload_b64 FROM dead_letters FINAL "
+        "WHERE stage = 'ingest' AND payload_b64 = {p:String}",
+        {"p": base64.b64encode(body).decode()},
+    )
+    assert [r["reason"] for r in rows] == ["unattributable: no smsclid and no phone number"]

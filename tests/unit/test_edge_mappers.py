@@ -280,3 +280,14 @@ def test_shopify_order_with_neither_is_unattributable() -> None:
     assert from_shopify_order("acme", body, "evt-3", LINK_KEY, PHONE_KEY, NOW) is None
     with pytest.raises(BadCallback, match="JSON"):
         from_shopify_order("acme", base64.b64encode(b"x"), "e", LINK_KEY, PHONE_KEY, NOW)
+
+
+def test_edge_dead_letters_fit_the_table_key_and_repeat_identically() -> None:
+    from schemas.dead_letter import DeadLetter
+
+    first = DeadLetter.from_edge("shopify/orders-paid", "acme|evt-9", b"{}", "unattributable", NOW)
+    retry = DeadLetter.from_edge("shopify/orders-paid", "acme|evt-9", b"{}", "unattributable", NOW)
+    other = DeadLetter.from_edge("shopify/orders-paid", "acme|evt-10", b"{}", "unattributable", NOW)
+    # dead_letters columns: source_partition UInt32, source_offset UInt64
+    assert first.source_partition == 0 and 0 <= first.source_offset < 2**63
+    assert first.source_offset == retry.source_offset != other.source_offset
