@@ -11,6 +11,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
+from fractions import Fraction
 
 from schemas.events import (
     ClickEvent,
@@ -21,6 +22,7 @@ from schemas.events import (
     LandingEvent,
     MessageEventBase,
     SendEvent,
+    SubscriberConversionEvent,
 )
 
 REAL_FINALS = {"delivered", "undelivered", "expired", "rejected"}
@@ -88,6 +90,9 @@ class ExpectedMessage:
     campaign: str
     variant: str
     segment: str
+    sender: str
+    country: str
+    carrier: str
     recipient_hash: str
     sent_at: datetime | None
     delivery_status: str  # "" when no receipt
@@ -145,6 +150,9 @@ def expected_messages(events: list[EventBase]) -> dict[tuple[str, str], Expected
             campaign=send.campaign if send else "",
             variant=send.variant if send else "",
             segment=send.segment if send else "",
+            sender=send.sender if send else "",
+            country=send.country if send else "",
+            carrier=send.carrier if send else "",
             recipient_hash=send.recipient_hash if send else "",
             sent_at=send.occurred_at if send else None,
             delivery_status=status,
@@ -200,3 +208,55 @@ def expected_variants(
         v.revenue += m.revenue.get(currency, Decimal(0))
         v.cost += m.cost
     return dict(out)
+
+
+def expected_attribution(events):  # type: ignore[no-untyped-def]
+    """(messages, {order_id: (conversion, [(touch time, touch id, message id, campaign,
+    window)] in window)}): one conversion per order id per subscriber, the earliest."""
+    messages = expected_messages(events)
+    touches = defaultdict(list)
+    conversions = defaultdict(list)
+    for m in messages.values():
+        if not m.has_send:
+            continue
+        window = timedelta(hours=m.attribution_window_hours or 168)
+        for at, touch_id in m.human_click_times:
+            touches[m.recipient_hash].append((at, touch_id, m.message_id, m.campaign, window))
+        for c in m.conversions:
+            conversions[m.recipient_hash].append(c)
+    for e in events:
+        if isinstance(e, SubscriberConversionEvent):
+            conversions[e.recipient_hash].append(e)
+    out = {}
+    for subscriber, convs in conversions.items():
+        winners = {}
+        for c in sorted(
+            {c.event_id: c for c in convs}.values(), key=lambda c: (c.occurred_at, c.event_id)
+        ):
+            winners.setdefault(c.order_id, c)
+        for order_id, c in winners.items():
+            eligible = sorted(
+                t for t in touches[subscriber] if timedelta(0) <= c.occurred_at - t[0] <= t[4]
+            )
+            out[order_id] = (c, eligible)
+    return messages, out
+
+
+def expected_weights(model: str, eligible, converted_at) -> list:  # type: ignore[no-untyped-def]
+    """Credit weights of one conversion's in-window touches, the DOMAIN.md way: Fractions for
+    the exact models, floats for time decay (half-life 168 h)."""
+    n = len(eligible)
+    if n == 0:
+        return []
+    if model == "last_click":
+        return [0] * (n - 1) + [1]
+    if model == "first_click":
+        return [1] + [0] * (n - 1)
+    if model == "linear":
+        return [Fraction(1, n)] * n
+    if model == "position_based":
+        if n <= 2:
+            return [Fraction(1, n)] * n
+        return [Fraction(2, 5)] + [Fraction(1, 5) / (n - 2)] * (n - 2) + [Fraction(2, 5)]
+    raw = [0.5 ** ((converted_at - t[0]).total_seconds() / 3600 / 168) for t in eligible]
+    return [w / sum(raw) for w in raw]

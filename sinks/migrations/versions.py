@@ -21,6 +21,203 @@ class Migration:
 DEDUP = "non_replicated_deduplication_window = 1000"
 TS = "DateTime64(6, 'UTC')"
 
+
+# Dimensions every metric view is grouped by (DOMAIN.md); a BI tool rolls up by summing the
+# numerator and denominator columns and dividing again, never by averaging the rates.
+DIMS = "account, campaign, variant, segment, sender, country, carrier"
+DIM_COLUMNS = """
+    account LowCardinality(String),
+    campaign LowCardinality(String),
+    variant LowCardinality(String) COMMENT 'creative (utm_content)',
+    segment LowCardinality(String) COMMENT 'audience (utm_term)',
+    sender LowCardinality(String) COMMENT 'short code, long code or alphanumeric id',
+    country LowCardinality(String),
+    carrier LowCardinality(String),"""
+SENT_MESSAGES = "(SELECT * FROM funnel_rows FINAL WHERE has_send)"
+OPT_OUTS_BY_MESSAGE = (
+    "(SELECT account, message_id, sum(opt_outs) AS opt_outs, min(first_response_at) AS replied_at "
+    "FROM message_responses FINAL WHERE message_id != '' GROUP BY account, message_id)"
+)
+
+
+def _rate(num: str, den: str) -> str:
+    return f"{num} / nullIf({den}, 0)"
+
+
+CAMPAIGN_METRICS = f"""
+CREATE OR REPLACE VIEW campaign_metrics (
+    {DIM_COLUMNS}
+    sent UInt64 COMMENT 'messages attempted (send events seen)',
+    dropped UInt64 COMMENT 'rejected before the handset network (invalid, compliance)',
+    delivered UInt64,
+    failed UInt64 COMMENT 'the network tried and could not deliver: undelivered + expired',
+    unknown UInt64 COMMENT 'final receipt said unknown',
+    pending UInt64 COMMENT 'no final receipt yet',
+    clicks UInt64 COMMENT 'every click event, previews and scanners included',
+    human_clicks UInt64 COMMENT 'clicks less previews, scanners, HEAD and on-delivery fetches',
+    unique_human_clicks UInt64 COMMENT 'messages with at least one human click',
+    landings UInt64,
+    engagements UInt64,
+    conversions UInt64 COMMENT 'conversions through these messages (one per order id)',
+    converting_recipients UInt64 COMMENT 'distinct recipients with a conversion',
+    opt_outs UInt64 COMMENT 'opt-outs attributed to these messages (last delivered by sender)',
+    dropped_rate Nullable(Float64) COMMENT 'dropped / sent',
+    delivery_rate Nullable(Float64) COMMENT 'delivered / sent',
+    failure_rate Nullable(Float64) COMMENT 'failed / sent (by cause: failure_causes)',
+    ctr_sent Nullable(Float64) COMMENT 'unique_human_clicks / sent (TextUs)',
+    ctr Nullable(Float64) COMMENT 'unique_human_clicks / delivered: CTR (delivered), Optimove',
+    landing_rate Nullable(Float64) COMMENT 'landings / unique_human_clicks',
+    engagement_rate Nullable(Float64) COMMENT 'engagements / landings',
+    conversion_rate Nullable(Float64) COMMENT 'converting_recipients / delivered (BSG)',
+    click_to_conversion_rate Nullable(Float64) COMMENT 'conversions / unique_human_clicks',
+    unsubscribe_rate Nullable(Float64) COMMENT 'opt_outs / delivered'
+) AS
+SELECT
+    {DIMS},
+    count() AS sent,
+    countIf(m_status = 'rejected') AS dropped,
+    countIf(m_status = 'delivered') AS delivered,
+    countIf(m_status IN ('undelivered', 'expired')) AS failed,
+    countIf(m_status = 'unknown') AS unknown,
+    countIf(m_status IN ('', 'submitted')) AS pending,
+    sum(m_clicks) AS clicks,
+    sum(m_human_clicks) AS human_clicks,
+    countIf(m_human_clicks > 0) AS unique_human_clicks,
+    sum(m_landings) AS landings,
+    sum(m_engagements) AS engagements,
+    sum(m_conversions) AS conversions,
+    uniqExactIf(m_recipient, m_conversions > 0) AS converting_recipients,
+    sum(m_opt_outs) AS opt_outs,
+    {_rate("dropped", "sent")} AS dropped_rate,
+    {_rate("delivered", "sent")} AS delivery_rate,
+    {_rate("failed", "sent")} AS failure_rate,
+    {_rate("unique_human_clicks", "sent")} AS ctr_sent,
+    {_rate("unique_human_clicks", "delivered")} AS ctr,
+    {_rate("landings", "unique_human_clicks")} AS landing_rate,
+    {_rate("engagements", "landings")} AS engagement_rate,
+    {_rate("converting_recipients", "delivered")} AS conversion_rate,
+    {_rate("conversions", "unique_human_clicks")} AS click_to_conversion_rate,
+    {_rate("opt_outs", "delivered")} AS unsubscribe_rate
+FROM (
+    -- per-message columns renamed: ClickHouse resolves aliases query-wide, so an aggregate
+    -- named like the column it sums would be read inside the next aggregate
+    SELECT {DIMS}, delivery_status AS m_status, clicks AS m_clicks,
+        human_clicks AS m_human_clicks, landings AS m_landings, engagements AS m_engagements,
+        conversions AS m_conversions, recipient_hash AS m_recipient, r.opt_outs AS m_opt_outs
+    FROM {SENT_MESSAGES} AS f
+    LEFT JOIN {OPT_OUTS_BY_MESSAGE} AS r USING (account, message_id)
+)
+GROUP BY {DIMS}
+COMMENT 'Every count metric of DOMAIN.md per campaign dimensions, each rate beside its numerator and denominator. Roll up by summing counts, then dividing.'
+"""
+
+FAILURE_CAUSES = f"""
+CREATE OR REPLACE VIEW failure_causes (
+    {DIM_COLUMNS}
+    delivery_status LowCardinality(String) COMMENT 'rejected = dropped; undelivered, expired = failed',
+    failure_cause LowCardinality(String) COMMENT 'canonical cause (schemas/delivery_status.py)',
+    messages UInt64,
+    sent UInt64 COMMENT 'all messages of these dimensions',
+    rate Nullable(Float64) COMMENT 'messages / sent'
+) AS
+SELECT {DIMS}, delivery_status, failure_cause, c.messages AS messages, s.sent AS sent,
+    {_rate("c.messages", "s.sent")} AS rate
+FROM (
+    SELECT {DIMS}, delivery_status, failure_cause, count() AS messages FROM {SENT_MESSAGES}
+    WHERE delivery_status IN ('rejected', 'undelivered', 'expired')
+    GROUP BY {DIMS}, delivery_status, failure_cause
+) AS c
+INNER JOIN (SELECT {DIMS}, count() AS sent FROM {SENT_MESSAGES} GROUP BY {DIMS}) AS s
+USING ({DIMS})
+COMMENT 'Dropped and failed messages by canonical cause, with the sent count they divide by.'
+"""
+
+# Credits are exact decimals: amount Decimal(38,10) x weight Decimal(38,20) in Decimal256, so no
+# sum of fractional credits loses a digit before display rounding.
+ATTRIBUTED_REVENUE = f"""
+CREATE OR REPLACE VIEW attributed_revenue (
+    {DIM_COLUMNS}
+    model LowCardinality(String) COMMENT 'last_click, first_click, linear, time_decay, position_based',
+    currency LowCardinality(String),
+    attributed_revenue Decimal(76, 30) COMMENT 'sum of amount x credit weight of touches of these messages',
+    attributed_conversions Decimal(76, 20) COMMENT 'sum of credit weights (fractional conversions)',
+    sent UInt64,
+    unique_human_clicks UInt64 COMMENT 'messages with at least one human click',
+    conversions UInt64 COMMENT 'conversions through these messages (as campaign_metrics)',
+    cost Decimal(76, 10) COMMENT 'cost of these messages in this currency',
+    revenue_per_message Nullable(Decimal(76, 30)) COMMENT 'RPM: attributed_revenue / sent',
+    revenue_per_click Nullable(Decimal(76, 30)) COMMENT 'RPC: attributed_revenue / unique_human_clicks',
+    cost_per_acquisition Nullable(Decimal(76, 10)) COMMENT 'CPA: cost / conversions',
+    roas Nullable(Decimal(76, 30)) COMMENT 'attributed_revenue / cost',
+    roi Nullable(Decimal(76, 30)) COMMENT '(attributed_revenue - cost) / cost'
+) AS
+SELECT
+    {DIMS}, model, currency, attributed_revenue, attributed_conversions,
+    m.sent AS sent, m.unique_human_clicks AS unique_human_clicks,
+    m.conversions_total AS conversions,
+    ifNull(k.cost_total, toDecimal256(0, 10)) AS cost,
+    attributed_revenue / nullIf(sent, 0) AS revenue_per_message,
+    attributed_revenue / nullIf(unique_human_clicks, 0) AS revenue_per_click,
+    cost / nullIf(conversions, 0) AS cost_per_acquisition,
+    attributed_revenue / nullIf(cost, 0) AS roas,
+    (attributed_revenue - cost) / nullIf(cost, 0) AS roi
+FROM (
+    SELECT {DIMS}, model, currency,
+        sum(toDecimal256(amount, 10) * toDecimal256(weight, 20)) AS attributed_revenue,
+        sum(toDecimal256(weight, 20)) AS attributed_conversions
+    FROM (
+        SELECT account, model, currency, amount, message_id, weight
+        FROM attribution_credits FINAL
+        ARRAY JOIN message_ids AS message_id, weights AS weight
+    ) AS c
+    INNER JOIN {SENT_MESSAGES} AS f USING (account, message_id)
+    GROUP BY {DIMS}, model, currency
+) AS a
+INNER JOIN (
+    SELECT {DIMS}, count() AS sent, countIf(human_clicks > 0) AS unique_human_clicks,
+        sum(conversions) AS conversions_total
+    FROM {SENT_MESSAGES} GROUP BY {DIMS}
+) AS m USING ({DIMS})
+LEFT JOIN (
+    SELECT {DIMS}, cost_currency AS currency, sum(toDecimal256(cost, 10)) AS cost_total
+    FROM {SENT_MESSAGES} GROUP BY {DIMS}, cost_currency
+) AS k USING ({DIMS}, currency)
+COMMENT 'Attributed revenue per model and currency, with RPM, RPC, CPA, ROAS and ROI beside their inputs. Exact decimals; round only for display.'
+"""
+
+RESPONSE_TIMES = f"""
+CREATE OR REPLACE VIEW response_times (
+    {DIM_COLUMNS}
+    delivered UInt64,
+    responded UInt64 COMMENT 'delivered messages whose first human click or reply came after delivery',
+    median_seconds Nullable(Float64) COMMENT 'quantileExact(0.5) of first response - delivery',
+    p90_seconds Nullable(Float64) COMMENT 'quantileExact(0.9) of first response - delivery'
+) AS
+SELECT {DIMS}, count() AS delivered, countIf(seconds IS NOT NULL) AS responded,
+    -- a quantile over no rows is 0 in ClickHouse; no response is no figure, not zero seconds
+    if(responded = 0, NULL,
+        quantileExactIf(0.5)(assumeNotNull(seconds), seconds IS NOT NULL)) AS median_seconds,
+    if(responded = 0, NULL,
+        quantileExactIf(0.9)(assumeNotNull(seconds), seconds IS NOT NULL)) AS p90_seconds
+FROM (
+    SELECT {DIMS}, multiIf(
+            response_at IS NULL OR response_at < delivery_status_at, NULL,
+            (toUnixTimestamp64Micro(response_at) - toUnixTimestamp64Micro(delivery_status_at)) / 1e6
+        ) AS seconds
+    FROM (
+        SELECT f.*, if(r.replied_at IS NULL OR (f.first_human_click_at IS NOT NULL
+                AND f.first_human_click_at <= r.replied_at), f.first_human_click_at, r.replied_at)
+            AS response_at
+        FROM {SENT_MESSAGES} AS f
+        LEFT JOIN {OPT_OUTS_BY_MESSAGE} AS r USING (account, message_id)
+        SETTINGS join_use_nulls = 1
+    )
+    WHERE delivery_status = 'delivered'
+)
+GROUP BY {DIMS}
+COMMENT 'Response time of delivered messages: first human click or reply minus delivery, exact median and p90.'
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
@@ -184,6 +381,17 @@ MIGRATIONS: tuple[Migration, ...] = (
             "DROP COLUMN IF EXISTS failure_cause, DROP COLUMN IF EXISTS human_clicks, "
             "DROP COLUMN IF EXISTS first_human_click_at, DROP COLUMN IF EXISTS landings, "
             "DROP COLUMN IF EXISTS engagements, DROP COLUMN IF EXISTS discarded_conversions",
+        ),
+    ),
+    Migration(
+        3,
+        "metric views: campaign metrics, failure causes, attributed revenue, response times",
+        up=(CAMPAIGN_METRICS, FAILURE_CAUSES, ATTRIBUTED_REVENUE, RESPONSE_TIMES),
+        down=(
+            "DROP VIEW IF EXISTS response_times",
+            "DROP VIEW IF EXISTS attributed_revenue",
+            "DROP VIEW IF EXISTS failure_causes",
+            "DROP VIEW IF EXISTS campaign_metrics",
         ),
     ),
 )

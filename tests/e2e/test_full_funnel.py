@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
-from datetime import timedelta
 from decimal import Decimal
 from fractions import Fraction
 
@@ -14,61 +13,12 @@ import pytest
 
 from producers.kafka_producer import EventProducer
 from producers.workload import generate_campaign
-from schemas.events import InboundEvent, SubscriberConversionEvent
+from schemas.events import InboundEvent
 from tests.e2e.conftest import Pipeline
-from tests.ground_truth import expected_messages
+from tests.ground_truth import expected_attribution, expected_weights
 
 pytestmark = pytest.mark.e2e
 ACCOUNT = "e2e-full-funnel"
-
-
-def expected_attribution(events):  # type: ignore[no-untyped-def]
-    """{order_id: (conversion, [(touch time, touch id, message id, campaign)] in window)}"""
-    messages = expected_messages(events)
-    touches = defaultdict(list)
-    conversions = defaultdict(list)
-    for m in messages.values():
-        if not m.has_send:
-            continue
-        window = timedelta(hours=m.attribution_window_hours or 168)
-        for at, touch_id in m.human_click_times:
-            touches[m.recipient_hash].append((at, touch_id, m.message_id, m.campaign, window))
-        for c in m.conversions:
-            conversions[m.recipient_hash].append(c)
-    for e in events:
-        if isinstance(e, SubscriberConversionEvent):
-            conversions[e.recipient_hash].append(e)
-    out = {}
-    for subscriber, convs in conversions.items():
-        winners = {}
-        for c in sorted(
-            {c.event_id: c for c in convs}.values(), key=lambda c: (c.occurred_at, c.event_id)
-        ):
-            winners.setdefault(c.order_id, c)
-        for order_id, c in winners.items():
-            eligible = sorted(
-                t for t in touches[subscriber] if timedelta(0) <= c.occurred_at - t[0] <= t[4]
-            )
-            out[order_id] = (c, eligible)
-    return messages, out
-
-
-def expected_weights(model: str, eligible, converted_at) -> list:  # type: ignore[no-untyped-def]
-    n = len(eligible)
-    if n == 0:
-        return []
-    if model == "last_click":
-        return [0] * (n - 1) + [1]
-    if model == "first_click":
-        return [1] + [0] * (n - 1)
-    if model == "linear":
-        return [Fraction(1, n)] * n
-    if model == "position_based":
-        if n <= 2:
-            return [Fraction(1, n)] * n
-        return [Fraction(2, 5)] + [Fraction(1, 5) / (n - 2)] * (n - 2) + [Fraction(2, 5)]
-    raw = [0.5 ** ((converted_at - t[0]).total_seconds() / 3600 / 168) for t in eligible]
-    return [w / sum(raw) for w in raw]
 
 
 def test_every_event_type_and_attribution_equal_ground_truth(pipeline: Pipeline) -> None:

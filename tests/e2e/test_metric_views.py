@@ -1,0 +1,229 @@
+"""Every metric view against ground truth computed here, for a generated multi-campaign
+workload through the real broker, worker and sink: counts exactly, rates to the last digit
+(the same IEEE division of the same integers), money exactly (Fractions against the views'
+Decimal256; time decay, whose weights are real powers, to 1e-9 relative)."""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from datetime import timedelta
+from decimal import Decimal
+from fractions import Fraction
+
+import pytest
+
+from producers.kafka_producer import EventProducer
+from producers.workload import generate_campaign
+from schemas.events import InboundEvent
+from tests.e2e.conftest import Pipeline
+from tests.ground_truth import ExpectedMessage, expected_attribution, expected_weights
+
+pytestmark = pytest.mark.e2e
+ACCOUNT = "e2e-metric-views"
+DIMS = ("campaign", "variant", "segment", "sender", "country", "carrier")
+MODELS = ("last_click", "first_click", "linear", "time_decay", "position_based")
+
+
+def dims(m: ExpectedMessage) -> tuple[str, ...]:
+    return tuple(getattr(m, d) for d in DIMS)
+
+
+def rate(num: int, den: int) -> float | None:
+    return num / den if den else None
+
+
+def quantile_exact(values: list[float], level: float) -> float | None:
+    """ClickHouse quantileExact: the element at position floor(level * n) of the sorted values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(int(level * len(ordered)), len(ordered) - 1)]
+
+
+@pytest.fixture(scope="module")
+def workload(pipeline: Pipeline):  # type: ignore[no-untyped-def]
+    w = generate_campaign(2000, seed=23, account=ACCOUNT, duplicate_rate=0.1)
+    producer = EventProducer(pipeline.bootstrap)
+    producer.send_many(w.events)
+    producer.close()
+    pipeline.drain()
+    messages, attribution = expected_attribution(w.events)
+    sent = {k: m for k, m in messages.items() if m.has_send}
+    # inbound SMS go to the last message that sender delivered to the subscriber before them
+    deliveries = defaultdict(list)
+    for m in sent.values():
+        if m.delivered_at is not None:
+            deliveries[(m.recipient_hash, m.sender)].append((m.delivered_at, m.message_id))
+    opt_outs: dict[str, int] = defaultdict(int)
+    first_reply: dict[str, object] = {}
+    inbound = {e.event_id: e for e in w.events if isinstance(e, InboundEvent)}
+    for e in sorted(inbound.values(), key=lambda e: (e.occurred_at, e.event_id)):
+        before = sorted(
+            d for d in deliveries[(e.recipient_hash, e.sender)] if d[0] <= e.occurred_at
+        )
+        if not before:
+            continue
+        message_id = before[-1][1]
+        opt_outs[message_id] += e.kind.value == "opt_out"
+        first_reply.setdefault(message_id, e.occurred_at)
+    return sent, attribution, opt_outs, first_reply
+
+
+def by_dims(rows: list[dict], *extra: str) -> dict[tuple, dict]:  # type: ignore[type-arg]
+    return {tuple(r[d] for d in (*DIMS, *extra)): r for r in rows}
+
+
+def test_campaign_metrics(pipeline: Pipeline, workload) -> None:  # type: ignore[no-untyped-def]
+    sent, _, opt_outs, _ = workload
+    want: dict[tuple, dict] = defaultdict(lambda: defaultdict(int))  # type: ignore[type-arg]
+    recipients: dict[tuple, set[str]] = defaultdict(set)  # type: ignore[type-arg]
+    for m in sent.values():
+        w = want[dims(m)]
+        status = m.delivery_status
+        w["sent"] += 1
+        w["dropped"] += status == "rejected"
+        w["delivered"] += status == "delivered"
+        w["failed"] += status in ("undelivered", "expired")
+        w["unknown"] += status == "unknown"
+        w["pending"] += status in ("", "submitted")
+        w["clicks"] += m.clicks
+        w["human_clicks"] += m.human_clicks
+        w["unique_human_clicks"] += m.human_clicks > 0
+        w["landings"] += m.landings
+        w["engagements"] += m.engagements
+        w["conversions"] += len(m.conversions)
+        w["opt_outs"] += opt_outs.get(m.message_id, 0)
+        if m.conversions:
+            recipients[dims(m)].add(m.recipient_hash)
+    for key, w in want.items():
+        w["converting_recipients"] = len(recipients[key])
+        w["dropped_rate"] = rate(w["dropped"], w["sent"])
+        w["delivery_rate"] = rate(w["delivered"], w["sent"])
+        w["failure_rate"] = rate(w["failed"], w["sent"])
+        w["ctr_sent"] = rate(w["unique_human_clicks"], w["sent"])
+        w["ctr"] = rate(w["unique_human_clicks"], w["delivered"])
+        w["landing_rate"] = rate(w["landings"], w["unique_human_clicks"])
+        w["engagement_rate"] = rate(w["engagements"], w["landings"])
+        w["conversion_rate"] = rate(w["converting_recipients"], w["delivered"])
+        w["click_to_conversion_rate"] = rate(w["conversions"], w["unique_human_clicks"])
+        w["unsubscribe_rate"] = rate(w["opt_outs"], w["delivered"])
+
+    rows = pipeline.query.rows(
+        "SELECT * FROM campaign_metrics WHERE account = {a:String}", {"a": ACCOUNT}
+    )
+    got = by_dims(rows)
+    assert set(got) == set(want) and len(want) >= 20
+    for key, w in want.items():
+        assert {k: got[key][k] for k in w} == dict(w), key
+    totals = {k: sum(w[k] for w in want.values()) for k in ("opt_outs", "conversions", "dropped")}
+    assert all(v > 0 for v in totals.values()), totals  # the workload exercises every column
+
+
+def test_failure_causes(pipeline: Pipeline, workload) -> None:  # type: ignore[no-untyped-def]
+    sent, _, _, _ = workload
+    totals: dict[tuple, int] = defaultdict(int)  # type: ignore[type-arg]
+    counts: dict[tuple, int] = defaultdict(int)  # type: ignore[type-arg]
+    for m in sent.values():
+        totals[dims(m)] += 1
+        if m.delivery_status in ("rejected", "undelivered", "expired"):
+            counts[(*dims(m), m.delivery_status, m.failure_cause)] += 1
+    rows = pipeline.query.rows(
+        "SELECT * FROM failure_causes WHERE account = {a:String}", {"a": ACCOUNT}
+    )
+    got = by_dims(rows, "delivery_status", "failure_cause")
+    assert {k: r["messages"] for k, r in got.items()} == dict(counts)
+    for key, r in got.items():
+        assert r["sent"] == totals[key[: len(DIMS)]]
+        assert r["rate"] == counts[key] / totals[key[: len(DIMS)]]
+    assert len({k[-1] for k in counts}) >= 3  # several causes
+
+
+def test_attributed_revenue_per_model(pipeline: Pipeline, workload) -> None:  # type: ignore[no-untyped-def]
+    sent, attribution, _, _ = workload
+    by_message = {m.message_id: m for m in sent.values()}
+    revenue: dict[tuple, Fraction | float] = defaultdict(Fraction)  # type: ignore[type-arg]
+    weights: dict[tuple, Fraction | float] = defaultdict(Fraction)  # type: ignore[type-arg]
+    for conversion, eligible in attribution.values():
+        for model in MODELS:
+            for touch, w in zip(
+                eligible, expected_weights(model, eligible, conversion.occurred_at), strict=True
+            ):
+                if w == 0:
+                    continue
+                key = (*dims(by_message[touch[2]]), model, conversion.currency)
+                amount = (
+                    Fraction(conversion.amount)
+                    if not isinstance(w, float)
+                    else float(conversion.amount)
+                )
+                revenue[key] += amount * w
+                weights[key] += w
+    denominators: dict[tuple, dict] = defaultdict(lambda: defaultdict(int))  # type: ignore[type-arg]
+    for m in sent.values():
+        d = denominators[dims(m)]
+        d["sent"] += 1
+        d["unique_human_clicks"] += m.human_clicks > 0
+        d["conversions"] += len(m.conversions)
+        d["cost"] += Fraction(m.cost)
+
+    rows = pipeline.query.rows(
+        "SELECT *, toString(attributed_revenue) AS revenue_s, toString(attributed_conversions) "
+        "AS weights_s, toString(cost) AS cost_s, toString(revenue_per_message) AS rpm_s, "
+        "toString(roas) AS roas_s FROM attributed_revenue WHERE account = {a:String}",
+        {"a": ACCOUNT},
+    )
+    got = by_dims(rows, "model", "currency")
+    assert set(got) == set(revenue) and len({k[-2] for k in got}) == 5
+    for key, want in revenue.items():
+        r = got[key]
+        have = Fraction(Decimal(r["revenue_s"]))
+        d = denominators[key[: len(DIMS)]]
+        assert (r["sent"], r["unique_human_clicks"], r["conversions"]) == (
+            d["sent"],
+            d["unique_human_clicks"],
+            d["conversions"],
+        )
+        assert Fraction(Decimal(r["cost_s"])) == d["cost"]
+        if isinstance(want, float):  # time decay: real powers of 1/2
+            assert math.isclose(float(have), want, rel_tol=1e-9), key
+            assert math.isclose(float(Decimal(r["weights_s"])), float(weights[key]), rel_tol=1e-9)
+            continue
+        # exact models: credits are stored with 20 decimals, so each may be 1e-20 off the
+        # Fraction (times the amount); summed over a few hundred credits, far below a cent
+        assert abs(have - want) < Fraction(1, 10**12), key
+        assert abs(Fraction(Decimal(r["weights_s"])) - weights[key]) < Fraction(1, 10**15)
+        assert round(have, 2) == round(want, 2)  # to the cent
+        assert abs(Fraction(Decimal(r["rpm_s"])) - want / d["sent"]) < Fraction(1, 10**12)
+        if d["cost"]:
+            assert abs(Fraction(Decimal(r["roas_s"])) - want / d["cost"]) < Fraction(1, 10**12)
+
+
+def test_response_times(pipeline: Pipeline, workload) -> None:  # type: ignore[no-untyped-def]
+    sent, _, _, first_reply = workload
+    delivered: dict[tuple, int] = defaultdict(int)  # type: ignore[type-arg]
+    seconds: dict[tuple, list[float]] = defaultdict(list)  # type: ignore[type-arg]
+    for m in sent.values():
+        if m.delivery_status != "delivered" or m.delivered_at is None:
+            continue
+        delivered[dims(m)] += 1
+        candidates = [t for t, _ in m.human_click_times]
+        if m.message_id in first_reply:
+            candidates.append(first_reply[m.message_id])  # type: ignore[arg-type]
+        if not candidates:
+            continue
+        response = min(candidates)
+        if response >= m.delivered_at:
+            seconds[dims(m)].append((response - m.delivered_at) // timedelta(microseconds=1) / 1e6)
+    rows = pipeline.query.rows(
+        "SELECT * FROM response_times WHERE account = {a:String}", {"a": ACCOUNT}
+    )
+    got = by_dims(rows)
+    assert set(got) == set(delivered)
+    for key, n in delivered.items():
+        r = got[key]
+        values = seconds.get(key, [])
+        assert (r["delivered"], r["responded"]) == (n, len(values)), key
+        assert r["median_seconds"] == quantile_exact(values, 0.5), key
+        assert r["p90_seconds"] == quantile_exact(values, 0.9), key
+    assert sum(len(v) for v in seconds.values()) >= 50
