@@ -33,15 +33,27 @@ class DirectQuery:
 
 
 class SinkQuery:
-    def __init__(self, base_url: str, timeout: float = 60.0) -> None:
+    """Through a running sink. With an account and its api key, every query is scoped to it."""
+
+    def __init__(
+        self,
+        base_url: str,
+        timeout: float = 60.0,
+        account: str | None = None,
+        api_key: str | None = None,
+    ) -> None:
         self.url = base_url.rstrip("/") + "/query"
         self.timeout = timeout
+        self.account = account
+        self.api_key = api_key
 
     def rows(self, sql: str, parameters: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-        body = orjson.dumps({"sql": sql, "parameters": parameters or {}})
-        request = urllib.request.Request(
-            self.url, data=body, headers={"Content-Type": "application/json"}
-        )
+        request_body: dict[str, Any] = {"sql": sql, "parameters": parameters or {}}
+        headers = {"Content-Type": "application/json"}
+        if self.account is not None:
+            request_body["account"] = self.account
+            headers["Authorization"] = f"Bearer {self.api_key or ''}"
+        request = urllib.request.Request(self.url, data=orjson.dumps(request_body), headers=headers)
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
                 answer = orjson.loads(response.read())

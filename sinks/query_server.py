@@ -4,11 +4,21 @@ The embedded ClickHouse store is locked to the process that opened it, so report
 read it through the sink while it writes. Queries run with readonly=1 (ClickHouse refuses any
 write) and only on the loopback interface.
 
-POST /query  {"sql": "...", "parameters": {...}}  ->  {"columns": [...], "rows": [[...], ...]}
+POST /query  {"sql": "...", "parameters": {...}[, "account": "acme"]}
+             ->  {"columns": [...], "rows": [[...], ...]}
+
+A query that names an account (and proves it with `Authorization: Bearer <the account's api
+key>`) is scoped to that account: ClickHouse itself adds `account = '<account>'` to every read of
+an account's table, through views, subqueries and joins (the `additional_table_filters` setting),
+and the query may read only the account tables and metric views: ClickHouse's own parser
+(`EXPLAIN AST`) names every table it reads, and a table function (`merge()`, `remote()`, …),
+which would bypass the filter, is refused. With SMSFUNNEL_SINK_QUERY_REQUIRES_ACCOUNT every
+query must be scoped.
 """
 
 from __future__ import annotations
 
+import hmac
 import threading
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -28,12 +38,78 @@ def _default(value: Any) -> Any:
     raise TypeError(type(value).__name__)
 
 
-def run_query(client: Client, sql: str, parameters: dict[str, Any] | None) -> dict[str, Any]:
-    result = client.query(sql, parameters=parameters or {}, settings={"readonly": 1})
+# What a scoped query may read: every table that has an account column, and the views over them.
+ACCOUNT_TABLES = ("funnel_rows", "funnel_hourly", "attribution_credits", "message_responses")
+METRIC_VIEWS = ("campaign_metrics", "failure_causes", "attributed_revenue", "response_times")
+# Read through an IN or a JOIN by name they would still be filtered; these have no account.
+NO_ACCOUNT_TABLES = ("dead_letters", "schema_migrations")
+
+
+class QueryRefused(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _quote(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def tables_read(client: Client, sql: str, parameters: dict[str, Any] | None) -> list[str]:
+    """Every table expression of the query, as ClickHouse parses it; a table function comes back
+    as 'function:<name>'."""
+    ast = client.query(f"EXPLAIN AST {sql}", parameters=parameters or {}, settings={"readonly": 1})
+    lines = [row[0].strip() for row in ast.result_rows]
+    found = []
+    for here, after in zip(lines, lines[1:], strict=False):
+        if here.startswith("TableExpression"):
+            if after.startswith("TableIdentifier "):
+                found.append(after.split()[1])
+            elif after.startswith("Function "):
+                found.append("function:" + after.split()[1])
+    return found
+
+
+def scoped_settings(client: Client, account: str) -> dict[str, Any]:
+    database = client.database or "default"
+    filters = {f"{database}.{t}": f"account = {_quote(account)}" for t in ACCOUNT_TABLES}
+    filters |= {f"{database}.{t}": "0" for t in NO_ACCOUNT_TABLES}
+    return {"readonly": 1, "additional_table_filters": filters}
+
+
+def run_query(
+    client: Client, sql: str, parameters: dict[str, Any] | None, account: str | None = None
+) -> dict[str, Any]:
+    settings: dict[str, Any] = {"readonly": 1}
+    if account is not None:
+        allowed = set(ACCOUNT_TABLES) | set(METRIC_VIEWS)
+        for table in tables_read(client, sql, parameters):
+            name = table.removeprefix(f"{client.database or 'default'}.")
+            if name not in allowed:
+                raise QueryRefused(403, f"a scoped query may read {sorted(allowed)}, not {table!r}")
+        settings = scoped_settings(client, account)
+    result = client.query(sql, parameters=parameters or {}, settings=settings)
     return {"columns": list(result.column_names), "rows": [list(r) for r in result.result_rows]}
 
 
-def make_handler(client: Client, lock: threading.Lock) -> type[BaseHTTPRequestHandler]:
+def authorised_account(settings: Settings, account: Any, authorization: str | None) -> str | None:
+    """The account a request is scoped to, or None for an unscoped (operator) query."""
+    if account is None:
+        if settings.sink_query_requires_account:
+            raise QueryRefused(401, "name an 'account' and send its api key as a Bearer token")
+        return None
+    if not isinstance(account, str) or account not in settings.accounts:
+        raise QueryRefused(401, f"account {account!r} is not configured")
+    expected = settings.accounts[account].api_key.get_secret_value()
+    scheme, _, token = (authorization or "").partition(" ")
+    if not expected or scheme.lower() != "bearer" or not hmac.compare_digest(token, expected):
+        raise QueryRefused(401, "wrong or missing Bearer api key for this account")
+    return account
+
+
+def make_handler(
+    client: Client, lock: threading.Lock, settings: Settings
+) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib name
             pass
@@ -69,8 +145,15 @@ def make_handler(client: Client, lock: threading.Lock) -> type[BaseHTTPRequestHa
                 self._send(400, body, "application/json")
                 return
             try:
+                account = authorised_account(
+                    settings, request.get("account"), self.headers.get("Authorization")
+                )
                 with lock:
-                    answer = run_query(client, sql, request.get("parameters"))
+                    answer = run_query(client, sql, request.get("parameters"), account)
+            except QueryRefused as exc:
+                metrics.QUERIES.labels("refused").inc()
+                self._send(exc.status, orjson.dumps({"error": str(exc)}), "application/json")
+                return
             except Exception as exc:  # noqa: BLE001 - ClickHouse's message goes back to the caller
                 metrics.QUERIES.labels("error").inc()
                 self._send(400, orjson.dumps({"error": str(exc)[:4000]}), "application/json")
@@ -84,6 +167,7 @@ def make_handler(client: Client, lock: threading.Lock) -> type[BaseHTTPRequestHa
 def serve_in_background(
     settings: Settings, client: Client, lock: threading.Lock
 ) -> ThreadingHTTPServer:
-    server = ThreadingHTTPServer(("127.0.0.1", settings.sink_http_port), make_handler(client, lock))
+    handler = make_handler(client, lock, settings)
+    server = ThreadingHTTPServer(("127.0.0.1", settings.sink_http_port), handler)
     threading.Thread(target=server.serve_forever, name="sink-http", daemon=True).start()
     return server

@@ -80,6 +80,11 @@ class Settings(BaseSettings):
         "its partitions back at once instead of waiting out the session timeout. Unique per "
         "sink process: two sinks with one id fence each other.",
     )
+    sink_query_requires_account: bool = Field(
+        default=False,
+        description="Refuse /query requests that are not scoped to an account (with its api "
+        "key). Off: the operator's loopback queries (reports) may read every account.",
+    )
     sink_batch_rows: int = Field(default=50_000, ge=1, description="A batch closes at this size…")
     sink_batch_seconds: float = Field(default=2.0, gt=0, description="…or this age.")
     accounts: dict[str, AccountSecrets] = Field(
