@@ -40,7 +40,16 @@ def _default(value: Any) -> Any:
 
 # What a scoped query may read: every table that has an account column, and the views over them.
 ACCOUNT_TABLES = ("funnel_rows", "funnel_hourly", "attribution_credits", "message_responses")
-METRIC_VIEWS = ("campaign_metrics", "failure_causes", "attributed_revenue", "response_times")
+METRIC_VIEWS = (
+    "campaign_metrics",
+    "failure_causes",
+    "attributed_revenue",
+    "response_times",
+    "variant_comparison",
+    "funnel_dropoff",
+    "segment_revenue",
+    "daily_trends",
+)
 # Read through an IN or a JOIN by name they would still be filtered; these have no account.
 NO_ACCOUNT_TABLES = ("dead_letters", "schema_migrations")
 

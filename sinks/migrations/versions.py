@@ -218,6 +218,145 @@ GROUP BY {DIMS}
 COMMENT 'Response time of delivered messages: first human click or reply minus delivery, exact median and p90.'
 """
 
+# ---- analyses (migration 4) -------------------------------------------------------------------
+
+CAMPAIGN_DIMS = "account, campaign, variant"
+
+
+def _z_test(x: str, y: str, n: str, m: str, part: int) -> str:
+    """Two-sided pooled two-proportion z-test of x/n against y/m (ClickHouse's proportionsZTest);
+    NULL where it is undefined (no trials, or every or no trial a success)."""
+    return (
+        f"if({n} = 0 OR {m} = 0 OR {x} + {y} = 0 OR {x} + {y} = {n} + {m}, NULL, "
+        f"tupleElement(proportionsZTest({x}, {y}, {n}, {m}, 0.95, 'pooled'), {part}))"
+    )
+
+
+VARIANT_COMPARISON = f"""
+CREATE OR REPLACE VIEW variant_comparison (
+    account LowCardinality(String),
+    campaign LowCardinality(String),
+    variant LowCardinality(String),
+    delivered UInt64,
+    clicked UInt64 COMMENT 'delivered messages with a human click',
+    converted UInt64 COMMENT 'delivered messages with a conversion',
+    ctr Nullable(Float64) COMMENT 'clicked / delivered',
+    conversion_rate Nullable(Float64) COMMENT 'converted / delivered',
+    rest_delivered UInt64 COMMENT 'the other variants of the campaign, pooled',
+    rest_clicked UInt64,
+    rest_converted UInt64,
+    rest_ctr Nullable(Float64),
+    rest_conversion_rate Nullable(Float64),
+    ctr_z Nullable(Float64) COMMENT 'pooled two-proportion z of ctr against rest_ctr',
+    ctr_p_value Nullable(Float64) COMMENT 'two-sided; < 0.05: the difference is significant at 95 %',
+    conversion_z Nullable(Float64),
+    conversion_p_value Nullable(Float64)
+) AS
+SELECT
+    {CAMPAIGN_DIMS}, v.delivered AS delivered, v.clicked AS clicked, v.converted AS converted,
+    {_rate("clicked", "delivered")} AS ctr,
+    {_rate("converted", "delivered")} AS conversion_rate,
+    toUInt64(c.delivered - delivered) AS rest_delivered,
+    toUInt64(c.clicked - clicked) AS rest_clicked,
+    toUInt64(c.converted - converted) AS rest_converted,
+    {_rate("rest_clicked", "rest_delivered")} AS rest_ctr,
+    {_rate("rest_converted", "rest_delivered")} AS rest_conversion_rate,
+    {_z_test("clicked", "rest_clicked", "delivered", "rest_delivered", 1)} AS ctr_z,
+    {_z_test("clicked", "rest_clicked", "delivered", "rest_delivered", 2)} AS ctr_p_value,
+    {_z_test("converted", "rest_converted", "delivered", "rest_delivered", 1)} AS conversion_z,
+    {_z_test("converted", "rest_converted", "delivered", "rest_delivered", 2)} AS conversion_p_value
+FROM (
+    SELECT {CAMPAIGN_DIMS}, count() AS delivered, countIf(human_clicks > 0) AS clicked,
+        countIf(conversions > 0) AS converted
+    FROM {SENT_MESSAGES} WHERE delivery_status = 'delivered' GROUP BY {CAMPAIGN_DIMS}
+) AS v
+INNER JOIN (
+    SELECT account, campaign, count() AS delivered, countIf(human_clicks > 0) AS clicked,
+        countIf(conversions > 0) AS converted
+    FROM {SENT_MESSAGES} WHERE delivery_status = 'delivered' GROUP BY account, campaign
+) AS c USING (account, campaign)
+COMMENT 'Each variant against the rest of its campaign: CTR and conversion of delivered messages, with a pooled two-proportion z-test (message-level trials).'
+"""
+
+FUNNEL_DROPOFF = f"""
+CREATE OR REPLACE VIEW funnel_dropoff (
+    account LowCardinality(String),
+    campaign LowCardinality(String),
+    variant LowCardinality(String),
+    stage_index UInt8 COMMENT '1 sent, 2 delivered, 3 clicked, 4 landed, 5 engaged, 6 converted',
+    stage String,
+    count UInt64 COMMENT 'messages for sent, delivered, clicked; events for the later stages',
+    previous_count Nullable(UInt64),
+    rate_from_previous Nullable(Float64) COMMENT 'count / previous_count: what the stage keeps',
+    rate_from_sent Nullable(Float64) COMMENT 'count / sent'
+) AS
+SELECT {CAMPAIGN_DIMS}, step.1 AS stage_index, step.2 AS stage, step.3 AS count,
+    if(stage_index = 1, NULL, step.4) AS previous_count,
+    if(stage_index = 1, NULL, {_rate("count", "step.4")}) AS rate_from_previous,
+    {_rate("count", "sent_total")} AS rate_from_sent
+FROM (
+    SELECT {CAMPAIGN_DIMS}, sum(sent) AS sent_total,
+        [
+            (toUInt8(1), 'sent', sent_total, sent_total),
+            (toUInt8(2), 'delivered', sum(delivered), sent_total),
+            (toUInt8(3), 'clicked', sum(unique_human_clicks), sum(delivered)),
+            (toUInt8(4), 'landed', sum(landings), sum(unique_human_clicks)),
+            (toUInt8(5), 'engaged', sum(engagements), sum(landings)),
+            (toUInt8(6), 'converted', sum(conversions), sum(engagements))
+        ] AS stages
+    FROM campaign_metrics GROUP BY {CAMPAIGN_DIMS}
+)
+ARRAY JOIN stages AS step
+COMMENT 'The funnel stage by stage per campaign and variant: how many reach each stage and what each stage keeps of the one before (DOMAIN.md rates: landing, engagement, click-to-conversion).'
+"""
+
+SEGMENT_REVENUE = """
+CREATE OR REPLACE VIEW segment_revenue (
+    account LowCardinality(String),
+    campaign LowCardinality(String),
+    segment LowCardinality(String),
+    model LowCardinality(String),
+    currency LowCardinality(String),
+    attributed_revenue Decimal(76, 30),
+    sent UInt64 COMMENT 'every message of the segment, with or without revenue',
+    revenue_per_message Nullable(Decimal(76, 30)) COMMENT 'attributed_revenue / sent'
+) AS
+SELECT account, campaign, segment, model, currency, r.revenue AS attributed_revenue,
+    s.sent_total AS sent, attributed_revenue / nullIf(sent, 0) AS revenue_per_message
+FROM (
+    SELECT account, campaign, segment, model, currency, sum(attributed_revenue) AS revenue
+    FROM attributed_revenue GROUP BY account, campaign, segment, model, currency
+) AS r
+INNER JOIN (
+    SELECT account, campaign, segment, sum(sent) AS sent_total
+    FROM campaign_metrics GROUP BY account, campaign, segment
+) AS s USING (account, campaign, segment)
+COMMENT 'Attributed revenue per audience segment, model and currency, with revenue per message.'
+"""
+
+DAILY_TRENDS = f"""
+CREATE OR REPLACE VIEW daily_trends (
+    account LowCardinality(String),
+    campaign LowCardinality(String),
+    day Date COMMENT 'UTC day of the send (the cohort)',
+    sent UInt64,
+    delivered UInt64,
+    clicked UInt64 COMMENT 'messages with a human click',
+    conversions UInt64,
+    delivery_rate Nullable(Float64),
+    ctr Nullable(Float64) COMMENT 'clicked / delivered',
+    revenue Map(String, Decimal(38, 10)) COMMENT 'conversions through these messages, by currency'
+) AS
+SELECT account, campaign, toDate(send_hour) AS day, count() AS sent,
+    countIf(delivery_status = 'delivered') AS delivered,
+    countIf(human_clicks > 0) AS clicked, sum(conversions) AS conversions,
+    {_rate("delivered", "sent")} AS delivery_rate, {_rate("clicked", "delivered")} AS ctr,
+    sumMap(revenue) AS revenue
+FROM {SENT_MESSAGES}
+GROUP BY account, campaign, day
+COMMENT 'Per campaign and send day: the trend lines of a dashboard.'
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
@@ -392,6 +531,17 @@ MIGRATIONS: tuple[Migration, ...] = (
             "DROP VIEW IF EXISTS attributed_revenue",
             "DROP VIEW IF EXISTS failure_causes",
             "DROP VIEW IF EXISTS campaign_metrics",
+        ),
+    ),
+    Migration(
+        4,
+        "analyses: variant comparison with significance, funnel drop-off, segment revenue, trends",
+        up=(VARIANT_COMPARISON, FUNNEL_DROPOFF, SEGMENT_REVENUE, DAILY_TRENDS),
+        down=(
+            "DROP VIEW IF EXISTS daily_trends",
+            "DROP VIEW IF EXISTS segment_revenue",
+            "DROP VIEW IF EXISTS funnel_dropoff",
+            "DROP VIEW IF EXISTS variant_comparison",
         ),
     ),
 )

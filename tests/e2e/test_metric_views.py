@@ -227,3 +227,143 @@ def test_response_times(pipeline: Pipeline, workload) -> None:  # type: ignore[n
         assert r["median_seconds"] == quantile_exact(values, 0.5), key
         assert r["p90_seconds"] == quantile_exact(values, 0.9), key
     assert sum(len(v) for v in seconds.values()) >= 50
+
+
+def pooled_z_test(x: int, y: int, n: int, m: int) -> tuple[float, float] | tuple[None, None]:
+    """Two-sided pooled two-proportion z-test, the textbook way."""
+    if n == 0 or m == 0 or x + y in (0, n + m):
+        return None, None
+    pooled = (x + y) / (n + m)
+    z = (x / n - y / m) / math.sqrt(pooled * (1 - pooled) * (1 / n + 1 / m))
+    return z, math.erfc(abs(z) / math.sqrt(2))
+
+
+def close(have: float | None, want: float | None) -> bool:
+    if want is None or have is None:
+        return have is None and want is None
+    return math.isclose(have, want, rel_tol=1e-9, abs_tol=1e-15)
+
+
+def test_variant_comparison(pipeline: Pipeline, workload) -> None:  # type: ignore[no-untyped-def]
+    sent, _, _, _ = workload
+    per: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
+    for m in sent.values():
+        if m.delivery_status == "delivered":
+            v = per[(m.campaign, m.variant)]
+            v[0] += 1
+            v[1] += m.human_clicks > 0
+            v[2] += len(m.conversions) > 0
+    rows = pipeline.query.rows(
+        "SELECT * FROM variant_comparison WHERE account = {a:String}", {"a": ACCOUNT}
+    )
+    got = {(r["campaign"], r["variant"]): r for r in rows}
+    assert set(got) == set(per)
+    significant = 0
+    for (campaign, variant), (n, clicked, converted) in per.items():
+        rest = [
+            sum(v[i] for (c, vv), v in per.items() if c == campaign and vv != variant)
+            for i in range(3)
+        ]
+        r = got[(campaign, variant)]
+        assert (r["delivered"], r["clicked"], r["converted"]) == (n, clicked, converted)
+        assert (r["rest_delivered"], r["rest_clicked"], r["rest_converted"]) == tuple(rest)
+        assert r["ctr"] == rate(clicked, n) and r["rest_ctr"] == rate(rest[1], rest[0])
+        z, p = pooled_z_test(clicked, rest[1], n, rest[0])
+        assert close(r["ctr_z"], z) and close(r["ctr_p_value"], p), (campaign, variant)
+        z, p = pooled_z_test(converted, rest[2], n, rest[0])
+        assert close(r["conversion_z"], z) and close(r["conversion_p_value"], p)
+        significant += r["ctr_p_value"] is not None and r["ctr_p_value"] < 0.05
+    # the generator gives variants different click-through rates: some differences must show
+    assert significant >= 1
+
+
+def test_funnel_dropoff(pipeline: Pipeline, workload) -> None:  # type: ignore[no-untyped-def]
+    sent, _, _, _ = workload
+    counts: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0] * 6)
+    for m in sent.values():
+        c = counts[(m.campaign, m.variant)]
+        c[0] += 1
+        c[1] += m.delivery_status == "delivered"
+        c[2] += m.human_clicks > 0
+        c[3] += m.landings
+        c[4] += m.engagements
+        c[5] += len(m.conversions)
+    rows = pipeline.query.rows(
+        "SELECT * FROM funnel_dropoff WHERE account = {a:String}", {"a": ACCOUNT}
+    )
+    got = {(r["campaign"], r["variant"], r["stage_index"]): r for r in rows}
+    names = ["sent", "delivered", "clicked", "landed", "engaged", "converted"]
+    assert len(got) == 6 * len(counts)
+    for (campaign, variant), c in counts.items():
+        for i, name in enumerate(names):
+            r = got[(campaign, variant, i + 1)]
+            assert (r["stage"], r["count"]) == (name, c[i])
+            assert r["previous_count"] == (None if i == 0 else c[i - 1])
+            assert r["rate_from_previous"] == (None if i == 0 else rate(c[i], c[i - 1]))
+            assert r["rate_from_sent"] == rate(c[i], c[0])
+
+
+def test_segment_revenue(pipeline: Pipeline, workload) -> None:  # type: ignore[no-untyped-def]
+    sent, attribution, _, _ = workload
+    by_message = {m.message_id: m for m in sent.values()}
+    segment_sent: dict[tuple[str, str], int] = defaultdict(int)
+    for m in sent.values():
+        segment_sent[(m.campaign, m.segment)] += 1
+    revenue: dict[tuple, Fraction] = defaultdict(Fraction)  # type: ignore[type-arg]
+    for conversion, eligible in attribution.values():
+        for model in ("last_click", "linear", "position_based", "first_click"):
+            weights = expected_weights(model, eligible, conversion.occurred_at)
+            for touch, w in zip(eligible, weights, strict=True):
+                m = by_message[touch[2]]
+                key = (m.campaign, m.segment, model, conversion.currency)
+                revenue[key] += Fraction(conversion.amount) * w
+    rows = pipeline.query.rows(
+        "SELECT campaign, segment, model, currency, sent, toString(attributed_revenue) AS r, "
+        "toString(revenue_per_message) AS rpm FROM segment_revenue "
+        "WHERE account = {a:String} AND model != 'time_decay'",
+        {"a": ACCOUNT},
+    )
+    got = {(r["campaign"], r["segment"], r["model"], r["currency"]): r for r in rows}
+    # every credited (segment, model, currency) has its row, and no row comes from elsewhere
+    assert {k for k, v in revenue.items() if v} <= set(got) <= set(revenue)
+    for key, want in revenue.items():
+        if not want:
+            continue
+        r = got[key]
+        assert r["sent"] == segment_sent[key[:2]]
+        assert abs(Fraction(Decimal(r["r"])) - want) < Fraction(1, 10**12), key
+        assert abs(Fraction(Decimal(r["rpm"])) - want / r["sent"]) < Fraction(1, 10**12)
+
+
+def test_daily_trends(pipeline: Pipeline, workload) -> None:  # type: ignore[no-untyped-def]
+    sent, _, _, _ = workload
+    want: dict[tuple, list] = defaultdict(lambda: [0, 0, 0, 0, defaultdict(Decimal)])  # type: ignore[type-arg]
+    for m in sent.values():
+        assert m.sent_at is not None
+        w = want[(m.campaign, m.sent_at.date().isoformat())]
+        w[0] += 1
+        w[1] += m.delivery_status == "delivered"
+        w[2] += m.human_clicks > 0
+        w[3] += len(m.conversions)
+        for currency, amount in m.revenue.items():
+            w[4][currency] += amount
+    rows = pipeline.query.rows(
+        "SELECT campaign, day, sent, delivered, clicked, conversions, delivery_rate, ctr, "
+        "mapApply((k, v) -> (k, toString(v)), revenue) AS revenue FROM daily_trends "
+        "WHERE account = {a:String}",
+        {"a": ACCOUNT},
+    )
+    got = {(r["campaign"], r["day"]): r for r in rows}
+    assert set(got) == set(want)
+    for key, (n, delivered, clicked, conversions, revenue) in want.items():
+        r = got[key]
+        assert (r["sent"], r["delivered"], r["clicked"], r["conversions"]) == (
+            n,
+            delivered,
+            clicked,
+            conversions,
+        )
+        assert r["delivery_rate"] == rate(delivered, n) and r["ctr"] == rate(clicked, delivered)
+        assert {k: Decimal(v) for k, v in r["revenue"].items() if Decimal(v)} == {
+            k: v for k, v in revenue.items() if v
+        }
