@@ -22,7 +22,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from producers.kafka_producer import EventProducer
 from schemas.events import Event
-from schemas.privacy import InvalidPhoneNumber, hash_phone
+from schemas.privacy import InvalidPhoneNumber, hash_phone, timezone_of
 
 _EVENTS: TypeAdapter[Event] = TypeAdapter(Event)
 
@@ -82,6 +82,9 @@ def _hash_recipient(record: dict[str, Any], phone_key: bytes) -> None:
     recipient_hash, country = hash_phone(str(raw), phone_key)
     record["recipient_hash"] = recipient_hash
     record.setdefault("country", country)
+    zone = timezone_of(str(raw))
+    if zone and record.get("event_type") == "send":
+        record.setdefault("recipient_timezone", zone)
 
 
 def _reason(exc: ValidationError) -> str:

@@ -32,7 +32,7 @@ from schemas.events import (
     SendEvent,
     SubscriberConversionEvent,
 )
-from schemas.privacy import hash_phone
+from schemas.privacy import hash_phone, timezone_of
 
 DEFAULT_START = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 PRICE_PER_PART = Decimal("0.0079")
@@ -144,7 +144,8 @@ def generate_campaign(
         ctr, cvr = VARIANT_RATES[(campaign, variant)]
         message_id = _uuid(rng)
         sent_at = start + timedelta(seconds=rng.uniform(0, hours * 3600))
-        recipient_hash, country = hash_phone(f"+1415555{rng.randrange(subscribers):04d}", hash_key)
+        number = f"+1415555{rng.randrange(subscribers):04d}"
+        recipient_hash, country = hash_phone(number, hash_key)
         parts = 1 if rng.random() < 0.85 else 2
         part_ids = tuple(f"{message_id}-p{i}" for i in range(1, parts + 1)) if parts > 1 else ()
         per_part_receipts = parts > 1 and rng.random() < 0.5
@@ -169,6 +170,7 @@ def generate_campaign(
                 currency="USD",
                 provider_message_ids=part_ids,
                 attribution_window_hours=24 if campaign == "black-friday" else None,
+                recipient_timezone=timezone_of(number),
                 **base,
             )
         )

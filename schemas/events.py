@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import orjson
 from pydantic import (
@@ -51,6 +52,18 @@ class MessageEventBase(EventBase):
     message_id: Id
 
 
+def _known_zone(value: str) -> str:
+    if value:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not an IANA time zone") from None
+    return value
+
+
+TimeZoneName = Annotated[str, Field(max_length=64), AfterValidator(_known_zone)]
+
+
 def _hashed_not_raw(value: str) -> str:
     if RECIPIENT_HASH_PATTERN.match(value):
         return value
@@ -84,6 +97,9 @@ class SendEvent(MessageEventBase):
     )
     attribution_window_hours: int | None = Field(
         default=None, ge=1, le=24 * 90, description="this campaign's window; None: the default"
+    )
+    recipient_timezone: TimeZoneName = Field(
+        default="", description="IANA zone of the recipient when known (send-time heatmaps)"
     )
 
 

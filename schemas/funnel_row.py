@@ -32,6 +32,9 @@ class FunnelRow(BaseModel):
     country: str = ""
     carrier: str = ""
     sent_at: datetime | None = None
+    recipient_timezone: str = ""  # '' = unknown: the local fields below are then UTC
+    send_local_hour: int = 0  # 0-23, in the recipient's zone
+    send_local_weekday: int = 0  # 1 Monday - 7 Sunday (ClickHouse toDayOfWeek); 0 = no send
     parts: int = 0
     cost: Decimal = Decimal(0)
     cost_currency: str = ""

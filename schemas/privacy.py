@@ -7,6 +7,7 @@ import hmac
 import re
 
 import phonenumbers
+import phonenumbers.timezone
 
 RECIPIENT_HASH_PATTERN = re.compile(r"^[0-9a-f]{64}$")
 # Anything that still looks like a dialable number: 7+ digits with optional +, spaces, dashes.
@@ -48,3 +49,14 @@ def hash_phone(raw: str, key: bytes, default_region: str | None = None) -> tuple
 
 def looks_like_phone_number(value: str) -> bool:
     return bool(_PHONE_LIKE.match(value.strip()))
+
+
+def timezone_of(raw: str, default_region: str | None = None) -> str:
+    """The recipient's IANA zone when the number pins one down (area codes do, mostly), else ''.
+    Never raises: a number hash_phone accepts may still map to several zones."""
+    try:
+        parsed = phonenumbers.parse(raw, default_region)
+    except phonenumbers.NumberParseException:
+        return ""
+    zones = phonenumbers.timezone.time_zones_for_number(parsed)
+    return zones[0] if len(zones) == 1 and zones[0] != "Etc/Unknown" else ""

@@ -49,6 +49,7 @@ METRIC_VIEWS = (
     "funnel_dropoff",
     "segment_revenue",
     "daily_trends",
+    "send_time_heatmap",
 )
 # Read through an IN or a JOIN by name they would still be filtered; these have no account.
 NO_ACCOUNT_TABLES = ("dead_letters", "schema_migrations")

@@ -22,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import orjson
 
@@ -280,6 +281,13 @@ def effective_conversions(state: MessageState) -> list[tuple[str, Conversion]]:
     return kept
 
 
+def local_send_time(sent_at: datetime, zone: str) -> tuple[int, int]:
+    """(hour 0-23, weekday 1 Monday-7 Sunday) of the send in the recipient's zone; UTC when the
+    zone is unknown."""
+    local = sent_at.astimezone(ZoneInfo(zone or "UTC"))
+    return local.hour, local.isoweekday()
+
+
 def funnel_row(state: MessageState) -> FunnelRow:
     send = state.send
     assert state.first_event_at is not None and state.last_event_at is not None
@@ -289,6 +297,7 @@ def funnel_row(state: MessageState) -> FunnelRow:
     revenue: dict[str, Decimal] = {}
     for _, c in conversions:
         revenue[c.currency] = revenue.get(c.currency, Decimal(0)) + c.amount
+    local = local_send_time(send.occurred_at, send.recipient_timezone) if send else (0, 0)
     return FunnelRow(
         account=state.account,
         message_id=state.message_id,
@@ -302,6 +311,9 @@ def funnel_row(state: MessageState) -> FunnelRow:
         country=send.country if send else "",
         carrier=send.carrier if send else "",
         sent_at=send.occurred_at if send else None,
+        recipient_timezone=send.recipient_timezone if send else "",
+        send_local_hour=local[0],
+        send_local_weekday=local[1],
         parts=send.parts if send else 0,
         cost=send.cost if send else Decimal(0),
         cost_currency=send.currency if send else "",

@@ -93,6 +93,7 @@ class ExpectedMessage:
     sender: str
     country: str
     carrier: str
+    recipient_timezone: str
     recipient_hash: str
     sent_at: datetime | None
     delivery_status: str  # "" when no receipt
@@ -153,6 +154,7 @@ def expected_messages(events: list[EventBase]) -> dict[tuple[str, str], Expected
             sender=send.sender if send else "",
             country=send.country if send else "",
             carrier=send.carrier if send else "",
+            recipient_timezone=send.recipient_timezone if send else "",
             recipient_hash=send.recipient_hash if send else "",
             sent_at=send.occurred_at if send else None,
             delivery_status=status,

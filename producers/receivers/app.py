@@ -68,7 +68,7 @@ from schemas.events import (
     event_to_json,
 )
 from schemas.links import LinkRegistration
-from schemas.privacy import InvalidPhoneNumber, hash_phone
+from schemas.privacy import InvalidPhoneNumber, hash_phone, timezone_of
 from schemas.topics import DEAD_LETTERS, LINKS, TOPIC_FOR_EVENT_TYPE, record_key
 from smsfunnel.settings import AccountSecrets, Settings
 
@@ -195,8 +195,10 @@ def create_app(settings: Settings, producer: AckedProducer | None = None) -> Fas
     # ---- send API and links ---------------------------------------------------------------
 
     def send_event(account: str, req: SendRequest) -> SendEvent:
+        zone = req.recipient_timezone
         if req.to is not None:
             recipient_hash, country = hash_phone(req.to, phone_key)
+            zone = zone or timezone_of(req.to)
         else:
             recipient_hash, country = req.recipient_hash or "", req.country or ""
         return SendEvent(
@@ -217,6 +219,7 @@ def create_app(settings: Settings, producer: AckedProducer | None = None) -> Fas
             provider=req.provider,
             provider_message_ids=tuple(req.provider_message_ids),
             attribution_window_hours=req.attribution_window_hours,
+            recipient_timezone=zone,
         )
 
     @app.post("/v1/accounts/{account}/sends", status_code=202, tags=["send API"])

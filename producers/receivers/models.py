@@ -7,7 +7,7 @@ from typing import Annotated
 
 from pydantic import AnyHttpUrl, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
-from schemas.events import Currency, Id, Label, Money, RecipientHash
+from schemas.events import Currency, Id, Label, Money, RecipientHash, TimeZoneName
 from schemas.links import LinkId
 
 
@@ -33,6 +33,9 @@ class SendRequest(BaseModel):
     provider: Label = ""
     provider_message_ids: list[Id] = Field(default_factory=list, max_length=255)
     attribution_window_hours: int | None = Field(default=None, ge=1, le=24 * 90)
+    recipient_timezone: TimeZoneName = Field(
+        default="", description="IANA zone; default: from the number when it pins one down"
+    )
     event_id: Id | None = Field(default=None, description="default: derived from message_id")
 
     @model_validator(mode="after")

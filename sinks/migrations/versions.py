@@ -357,6 +357,31 @@ GROUP BY account, campaign, day
 COMMENT 'Per campaign and send day: the trend lines of a dashboard.'
 """
 
+SEND_TIME_HEATMAP = f"""
+CREATE OR REPLACE VIEW send_time_heatmap (
+    account LowCardinality(String),
+    campaign LowCardinality(String),
+    local_weekday UInt8 COMMENT '1 Monday - 7 Sunday, in the recipient''s zone (UTC if unknown)',
+    local_hour UInt8 COMMENT '0-23 in the recipient''s zone (UTC if unknown)',
+    sent UInt64,
+    delivered UInt64,
+    clicked UInt64 COMMENT 'delivered messages with a human click',
+    converted UInt64 COMMENT 'delivered messages with a conversion',
+    ctr Nullable(Float64) COMMENT 'clicked / delivered',
+    conversion_rate Nullable(Float64) COMMENT 'converted / delivered',
+    unknown_zone UInt64 COMMENT 'messages placed by UTC because the recipient zone is unknown'
+) AS
+SELECT account, campaign, send_local_weekday AS local_weekday, send_local_hour AS local_hour,
+    count() AS sent, countIf(delivery_status = 'delivered') AS delivered,
+    countIf(delivery_status = 'delivered' AND human_clicks > 0) AS clicked,
+    countIf(delivery_status = 'delivered' AND conversions > 0) AS converted,
+    {_rate("clicked", "delivered")} AS ctr, {_rate("converted", "delivered")} AS conversion_rate,
+    countIf(recipient_timezone = '') AS unknown_zone
+FROM {SENT_MESSAGES}
+GROUP BY account, campaign, local_weekday, local_hour
+COMMENT 'When to send: CTR and conversion by the recipient''s local weekday and hour of the send.'
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
@@ -542,6 +567,29 @@ MIGRATIONS: tuple[Migration, ...] = (
             "DROP VIEW IF EXISTS segment_revenue",
             "DROP VIEW IF EXISTS funnel_dropoff",
             "DROP VIEW IF EXISTS variant_comparison",
+        ),
+    ),
+    Migration(
+        5,
+        "recipient's local send time and the send-time heatmap",
+        up=(
+            """
+            ALTER TABLE funnel_rows
+                ADD COLUMN IF NOT EXISTS recipient_timezone LowCardinality(String)
+                    COMMENT 'IANA zone of the recipient; empty: unknown' AFTER send_hour,
+                ADD COLUMN IF NOT EXISTS send_local_hour UInt8
+                    COMMENT 'hour of the send in the recipient zone (UTC if unknown)'
+                    AFTER recipient_timezone,
+                ADD COLUMN IF NOT EXISTS send_local_weekday UInt8
+                    COMMENT '1 Monday - 7 Sunday in the recipient zone; 0: no send'
+                    AFTER send_local_hour
+            """,
+            SEND_TIME_HEATMAP,
+        ),
+        down=(
+            "DROP VIEW IF EXISTS send_time_heatmap",
+            "ALTER TABLE funnel_rows DROP COLUMN IF EXISTS recipient_timezone, "
+            "DROP COLUMN IF EXISTS send_local_hour, DROP COLUMN IF EXISTS send_local_weekday",
         ),
     ),
 )

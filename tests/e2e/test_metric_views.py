@@ -367,3 +367,39 @@ def test_daily_trends(pipeline: Pipeline, workload) -> None:  # type: ignore[no-
         assert {k: Decimal(v) for k, v in r["revenue"].items() if Decimal(v)} == {
             k: v for k, v in revenue.items() if v
         }
+
+
+def test_send_time_heatmap_in_the_recipients_local_time(pipeline: Pipeline, workload) -> None:  # type: ignore[no-untyped-def]
+    from zoneinfo import ZoneInfo
+
+    sent, _, _, _ = workload
+    want: dict[tuple, list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0])  # type: ignore[type-arg]
+    for m in sent.values():
+        assert m.sent_at is not None
+        local = m.sent_at.astimezone(ZoneInfo(m.recipient_timezone or "UTC"))
+        w = want[(m.campaign, local.isoweekday(), local.hour)]
+        delivered = m.delivery_status == "delivered"
+        w[0] += 1
+        w[1] += delivered
+        w[2] += delivered and m.human_clicks > 0
+        w[3] += delivered and bool(m.conversions)
+        w[4] += m.recipient_timezone == ""
+    rows = pipeline.query.rows(
+        "SELECT * FROM send_time_heatmap WHERE account = {a:String}", {"a": ACCOUNT}
+    )
+    got = {(r["campaign"], r["local_weekday"], r["local_hour"]): r for r in rows}
+    assert set(got) == set(want) and len(want) >= 10
+    for key, (n, delivered, clicked, converted, unknown) in want.items():
+        r = got[key]
+        assert (r["sent"], r["delivered"], r["clicked"], r["converted"], r["unknown_zone"]) == (
+            n,
+            delivered,
+            clicked,
+            converted,
+            unknown,
+        ), key
+        assert r["ctr"] == rate(clicked, delivered)
+        assert r["conversion_rate"] == rate(converted, delivered)
+    # the workload's recipients are in Los Angeles: local hours are not the UTC hours
+    utc_hours = {m.sent_at.hour for m in sent.values() if m.sent_at is not None}
+    assert {k[2] for k in want} != utc_hours

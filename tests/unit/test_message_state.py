@@ -239,3 +239,15 @@ def test_multipart_delivered_only_when_every_part_is() -> None:
     assert funnel_row(failed).delivery_status is DeliveryStatus.UNDELIVERED
     unknown = fold([two_parts, one, part_receipt("p4", DeliveryStatus.UNKNOWN, 6, "b")])
     assert funnel_row(unknown).delivery_status is DeliveryStatus.UNKNOWN
+
+
+def test_local_send_time_in_the_recipients_zone() -> None:
+    from datetime import UTC, datetime
+
+    from stream_processors.message_state import local_send_time
+
+    # Friday 2026-11-20 02:30 UTC is Thursday 18:30 in Los Angeles (UTC-8 in November)
+    sent = datetime(2026, 11, 20, 2, 30, tzinfo=UTC)
+    assert local_send_time(sent, "America/Los_Angeles") == (18, 4)
+    assert local_send_time(sent, "Asia/Kolkata") == (8, 5)  # UTC+5:30
+    assert local_send_time(sent, "") == (2, 5)  # unknown zone: UTC

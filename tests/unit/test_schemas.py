@@ -112,3 +112,27 @@ def test_money_is_decimal_not_float() -> None:
         currency="EUR",
     )
     assert orjson.loads(event_to_json(event))["amount"] == "0.10"
+
+
+def test_recipient_timezone_must_be_an_iana_zone() -> None:
+    from datetime import UTC, datetime
+
+    import pytest
+    from pydantic import ValidationError
+
+    from schemas.events import SendEvent
+
+    base = dict(
+        event_id="e",
+        account="a",
+        occurred_at=datetime(2026, 11, 20, tzinfo=UTC),
+        message_id="m",
+        campaign="c",
+        sender="s",
+        recipient_hash="a" * 64,
+        country="US",
+    )
+    assert SendEvent(**base, recipient_timezone="Europe/Paris").recipient_timezone == "Europe/Paris"
+    assert SendEvent(**base).recipient_timezone == ""
+    with pytest.raises(ValidationError, match="IANA"):
+        SendEvent(**base, recipient_timezone="Mars/Olympus")
