@@ -221,6 +221,10 @@ def generate(
 @app.command()
 def report(
     account: str = typer.Option("demo-seed7", help="Account (tenant) to report on."),
+    html_path: Path | None = typer.Option(
+        None, "--html", help="Also write the self-contained HTML report (charts) to this file."
+    ),
+    model: str = typer.Option("last_click", help="Attribution model of the HTML report's revenue."),
 ) -> None:
     """Per campaign and variant: sent, delivery rate, CTR, conversion rate, revenue, RPM."""
     import urllib.request
@@ -237,6 +241,11 @@ def report(
     except OSError:
         client = DirectQuery(settings.effective_clickhouse_dsn)
     print_report(client, account, console)
+    if html_path is not None:
+        from smsfunnel.html_report import gather, render_html
+
+        html_path.write_text(render_html(gather(client, account, model)), encoding="utf-8")
+        console.print(f"HTML report → {html_path}")
 
 
 @app.command()

@@ -403,3 +403,90 @@ def test_send_time_heatmap_in_the_recipients_local_time(pipeline: Pipeline, work
     # the workload's recipients are in Los Angeles: local hours are not the UTC hours
     utc_hours = {m.sent_at.hour for m in sent.values() if m.sent_at is not None}
     assert {k[2] for k in want} != utc_hours
+
+
+def chromium() -> str:
+    import shutil
+
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    # .ci/run installs Debian's chromium; a machine without it fails here rather than skipping
+    assert path, "chromium is needed (apt-get install chromium)"
+    return path
+
+
+def test_html_report_renders_in_chromium(pipeline: Pipeline, workload, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """`smsfunnel report --html` as a user runs it (through the running sink), then the page as
+    headless Chromium renders it: the figures it shows equal ground truth, every chart is
+    there, and nothing is fetched from outside the file."""
+    import os
+    import re
+    import subprocess
+    import sys
+
+    from smsfunnel.settings import PROJECT_ROOT
+
+    sent, attribution, _, _ = workload
+    page = tmp_path / "report.html"
+    env = {**os.environ, "SMSFUNNEL_SINK_HTTP_PORT": str(pipeline.settings.sink_http_port)}
+    result = subprocess.run(
+        [sys.executable, "-m", "smsfunnel", "report", "--account", ACCOUNT, "--html", str(page)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=PROJECT_ROOT,
+    )
+    assert result.returncode == 0, result.stderr
+    source = page.read_text()
+    assert not re.search(r"""(src|href)=["']?(https?:)?//""", source)  # self-contained
+
+    dom = subprocess.run(
+        [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--dump-dom", page.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    ).stdout
+    shot = tmp_path / "report.png"
+    subprocess.run(
+        [
+            chromium(),
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--hide-scrollbars",
+            f"--screenshot={shot}",
+            "--window-size=1100,1500",
+            page.as_uri(),
+        ],
+        capture_output=True,
+        timeout=120,
+    )
+    assert shot.stat().st_size > 20_000  # a rendered page, not a blank one
+
+    def kpi(name: str) -> str:
+        m = re.search(rf'data-kpi="{re.escape(name)}".*?class="value">([^<]+)<', dom)
+        assert m, name
+        return m.group(1)
+
+    n_sent = len(sent)
+    delivered = sum(m.delivery_status == "delivered" for m in sent.values())
+    clicked = sum(m.human_clicks > 0 for m in sent.values())
+    assert kpi("Sent") == f"{n_sent:,}"
+    assert kpi("Delivery rate") == f"{delivered / n_sent:.1%}"
+    assert kpi("CTR") == f"{clicked / delivered:.1%}"
+    revenue = sum(
+        (
+            Fraction(c.amount)
+            for c, eligible in attribution.values()
+            if eligible and c.currency == "USD"
+        ),
+        Fraction(0),
+    )  # last click gives each attributed conversion's whole amount to one touch
+    cents = (Decimal(revenue.numerator) / Decimal(revenue.denominator)).quantize(Decimal("0.01"))
+    assert kpi("Attributed revenue (last_click)") == f"USD {cents:,}"
+    assert dom.count('class="cell"') == 7 * 24
+    for name in ("sent", "delivered", "clicked", "landed", "engaged", "converted"):
+        assert f">{name}</text>" in dom
+    variants = {(m.campaign, m.variant) for m in sent.values()}
+    assert dom.count("significant)") == len(variants)
+    assert "<polyline" in dom

@@ -1,0 +1,269 @@
+"""The self-contained HTML report: one file with inline CSS and SVG charts (funnel, variants,
+send-time heatmap, trend) and no external asset, so it opens offline and can be mailed.
+
+`gather` reads the metric views through any QueryClient (the sink's scoped /query or the store
+directly); `render_html` is pure: data in, HTML out.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from sinks.query_client import QueryClient
+
+WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+
+@dataclass
+class ReportData:
+    account: str
+    model: str
+    currency: str
+    generated_at: datetime
+    totals: dict[str, int]
+    revenue: Decimal
+    cost: Decimal
+    stages: list[dict[str, Any]]
+    variants: list[dict[str, Any]]
+    heatmap: dict[tuple[int, int], tuple[int, int]] = field(default_factory=dict)
+    trend: list[dict[str, Any]] = field(default_factory=list)
+
+
+def gather(
+    client: QueryClient, account: str, model: str = "last_click", currency: str = "USD"
+) -> ReportData:
+    p = {"a": account, "m": model, "c": currency}
+    (totals,) = client.rows(
+        "SELECT sum(sent) AS sent, sum(delivered) AS delivered, sum(dropped) AS dropped, "
+        "sum(failed) AS failed, sum(unique_human_clicks) AS clicked, sum(landings) AS landings, "
+        "sum(engagements) AS engagements, sum(conversions) AS conversions, "
+        "sum(opt_outs) AS opt_outs FROM campaign_metrics WHERE account = {a:String}",
+        p,
+    )
+    (money,) = client.rows(
+        "SELECT toString(sum(attributed_revenue)) AS revenue FROM attributed_revenue "
+        "WHERE account = {a:String} AND model = {m:String} AND currency = {c:String}",
+        p,
+    )
+    (cost,) = client.rows(
+        "SELECT toString(sum(cost)) AS cost FROM funnel_rows FINAL "
+        "WHERE account = {a:String} AND has_send AND cost_currency = {c:String}",
+        p,
+    )
+    stages = client.rows(
+        "SELECT stage_index, any(stage) AS stage, sum(count) AS count FROM funnel_dropoff "
+        "WHERE account = {a:String} GROUP BY stage_index ORDER BY stage_index",
+        p,
+    )
+    variants = client.rows(
+        "SELECT campaign, variant, delivered, clicked, converted, ctr, conversion_rate, rest_ctr, "
+        "ctr_p_value, conversion_p_value FROM variant_comparison WHERE account = {a:String} "
+        "ORDER BY campaign, variant",
+        p,
+    )
+    cells = client.rows(
+        "SELECT local_weekday, local_hour, sum(delivered) AS delivered, sum(clicked) AS clicked "
+        "FROM send_time_heatmap WHERE account = {a:String} GROUP BY local_weekday, local_hour",
+        p,
+    )
+    trend = client.rows(
+        "SELECT toString(day) AS day, sum(sent) AS sent, sum(clicked) AS clicked, "
+        "sum(conversions) AS conversions FROM daily_trends WHERE account = {a:String} "
+        "GROUP BY day ORDER BY day",
+        p,
+    )
+    return ReportData(
+        account=account,
+        model=model,
+        currency=currency,
+        generated_at=datetime.now(UTC),
+        totals={k: int(v or 0) for k, v in totals.items()},
+        revenue=Decimal(money["revenue"] or 0),
+        cost=Decimal(cost["cost"] or 0),
+        stages=stages,
+        variants=variants,
+        heatmap={
+            (int(c["local_weekday"]), int(c["local_hour"])): (
+                int(c["delivered"]),
+                int(c["clicked"]),
+            )
+            for c in cells
+        },
+        trend=trend,
+    )
+
+
+def _pct(num: int | float, den: int | float) -> str:
+    return f"{num / den:.1%}" if den else "n/a"
+
+
+def _money(value: Decimal, currency: str) -> str:
+    return f"{currency} {value.quantize(Decimal('0.01')):,}"
+
+
+def _kpis(d: ReportData) -> str:
+    t = d.totals
+    roas = f"{d.revenue / d.cost:.2f}" if d.cost else "n/a"
+    tiles = [
+        ("Sent", f"{t['sent']:,}", "messages attempted"),
+        ("Delivery rate", _pct(t["delivered"], t["sent"]), f"{t['delivered']:,} / {t['sent']:,}"),
+        (
+            "CTR",
+            _pct(t["clicked"], t["delivered"]),
+            f"{t['clicked']:,} / {t['delivered']:,} delivered",
+        ),
+        (
+            "Conversions",
+            f"{t['conversions']:,}",
+            f"{_pct(t['conversions'], t['clicked'])} of clickers",
+        ),
+        ("Unsubscribe rate", _pct(t["opt_outs"], t["delivered"]), f"{t['opt_outs']:,} opt-outs"),
+        (f"Attributed revenue ({d.model})", _money(d.revenue, d.currency), f"ROAS {roas}"),
+    ]
+    return "".join(
+        f'<div class="kpi" data-kpi="{html.escape(name)}"><div class="name">{html.escape(name)}'
+        f'</div><div class="value">{html.escape(value)}</div><div class="sub">'
+        f"{html.escape(sub)}</div></div>"
+        for name, value, sub in tiles
+    )
+
+
+def _funnel_svg(stages: list[dict[str, Any]]) -> str:
+    if not stages:
+        return "<p>No messages yet.</p>"
+    top = max(int(s["count"]) for s in stages) or 1
+    bar_h, width = 34, 620
+    parts = [f'<svg class="funnel" width="{width + 260}" height="{bar_h * len(stages) + 8}">']
+    previous = None
+    for i, s in enumerate(stages):
+        count = int(s["count"])
+        w = max(2, round(width * count / top))
+        kept = "" if previous is None else f" ({_pct(count, previous)} of previous)"
+        y = i * bar_h + 4
+        parts.append(
+            f'<rect x="110" y="{y}" width="{w}" height="{bar_h - 8}" fill="#3b82f6"/>'
+            f'<text x="100" y="{y + 18}" text-anchor="end">{html.escape(str(s["stage"]))}</text>'
+            f'<text x="{116 + w}" y="{y + 18}">{count:,}{kept}</text>'
+        )
+        previous = count
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _variants_table(variants: list[dict[str, Any]]) -> str:
+    rows = []
+    for v in variants:
+        p = v["ctr_p_value"]
+        significant = p is not None and p < 0.05
+        marker = "significant" if significant else "not significant"
+        ctr = v["ctr"] or 0.0
+        rows.append(
+            "<tr>"
+            f"<td>{html.escape(v['campaign'])}</td><td>{html.escape(v['variant'])}</td>"
+            f"<td>{int(v['delivered']):,}</td>"
+            f'<td><svg width="120" height="12"><rect width="{round(120 * min(ctr * 4, 1))}" '
+            f'height="12" fill="#10b981"/></svg> {_pct(int(v["clicked"]), int(v["delivered"]))}'
+            f"</td><td>{_pct(int(v['converted']), int(v['delivered']))}</td>"
+            f"<td>{'n/a' if p is None else f'{p:.4f}'} ({marker})</td>"
+            "</tr>"
+        )
+    return (
+        "<table class='variants'><tr><th>campaign</th><th>variant</th><th>delivered</th>"
+        "<th>CTR</th><th>conversion</th><th>CTR p-value vs rest of campaign</th></tr>"
+        + "".join(rows)
+        + "</table>"
+    )
+
+
+def _heatmap_svg(cells: dict[tuple[int, int], tuple[int, int]]) -> str:
+    size = 26
+    rates = [c / d for d, c in cells.values() if d]
+    top = max(rates, default=0) or 1
+    parts = [f'<svg class="heatmap" width="{60 + 24 * size}" height="{30 + 7 * size}">']
+    for hour in range(0, 24, 3):
+        parts.append(f'<text x="{60 + hour * size}" y="14">{hour:02d}h</text>')
+    for day in range(1, 8):
+        y = 20 + (day - 1) * size
+        parts.append(f'<text x="4" y="{y + 17}">{WEEKDAYS[day - 1]}</text>')
+        for hour in range(24):
+            delivered, clicked = cells.get((day, hour), (0, 0))
+            if delivered:
+                level = round(235 - 180 * (clicked / delivered) / top)
+                fill = f"rgb({level},{level},255)"
+                share = f"{_pct(clicked, delivered)} ({clicked}/{delivered})"
+                tip = f"{WEEKDAYS[day - 1]} {hour:02d}h: CTR {share}"
+            else:
+                fill, tip = "#eee", f"{WEEKDAYS[day - 1]} {hour:02d}h: nothing delivered"
+            parts.append(
+                f'<rect class="cell" x="{60 + hour * size}" y="{y}" width="{size - 2}" '
+                f'height="{size - 2}" fill="{fill}"><title>{html.escape(tip)}</title></rect>'
+            )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _trend_svg(trend: list[dict[str, Any]]) -> str:
+    if not trend:
+        return "<p>No sends yet.</p>"
+    width, height = 620, 160
+    top = max(int(t["sent"]) for t in trend) or 1
+    step = width / max(1, len(trend) - 1)
+
+    def points(key: str) -> str:
+        return " ".join(
+            f"{40 + i * step:.1f},{height - 20 - (height - 40) * int(t[key]) / top:.1f}"
+            for i, t in enumerate(trend)
+        )
+
+    parts = [f'<svg class="trend" width="{width + 80}" height="{height}">']
+    for key, colour in (("sent", "#3b82f6"), ("clicked", "#10b981"), ("conversions", "#f59e0b")):
+        parts.append(
+            f'<polyline points="{points(key)}" fill="none" stroke="{colour}" stroke-width="2"/>'
+        )
+        for i, t in enumerate(trend):
+            x = 40 + i * step
+            y = height - 20 - (height - 40) * int(t[key]) / top
+            parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{colour}"/>')
+    for i, t in enumerate(trend):
+        parts.append(
+            f'<text x="{40 + i * step:.1f}" y="{height - 4}">{html.escape(t["day"])}</text>'
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+STYLE = """
+body{font-family:system-ui,sans-serif;margin:24px;color:#111}
+h1{font-size:22px} h2{font-size:17px;margin-top:28px}
+.kpis{display:flex;flex-wrap:wrap;gap:12px}
+.kpi{border:1px solid #ddd;border-radius:8px;padding:10px 14px;min-width:150px}
+.kpi .name{font-size:12px;color:#555}.kpi .value{font-size:22px;font-weight:600}
+.kpi .sub{font-size:11px;color:#777}
+table{border-collapse:collapse}td,th{border-bottom:1px solid #eee;padding:4px 10px;text-align:left}
+svg text{font-size:12px;fill:#333}
+.note{font-size:12px;color:#666}
+"""
+
+
+def render_html(d: ReportData) -> str:
+    title = f"smsfunnel report: {d.account}"
+    return (
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+        f"<title>{html.escape(title)}</title><style>{STYLE}</style></head><body>"
+        f"<h1>{html.escape(title)}</h1>"
+        f"<p class='note'>Generated {d.generated_at:%Y-%m-%d %H:%M} UTC. Revenue is attributed "
+        f"by the {html.escape(d.model)} model within each campaign's attribution window, in "
+        f"{html.escape(d.currency)}. Rates show their numerator and denominator.</p>"
+        f"<div class='kpis'>{_kpis(d)}</div>"
+        f"<h2>Funnel</h2>{_funnel_svg(d.stages)}"
+        f"<h2>Variants</h2>{_variants_table(d.variants)}"
+        "<h2>When to send (recipient's local time, CTR)</h2>"
+        f"{_heatmap_svg(d.heatmap)}"
+        "<h2>Trend by send day (sent, clicked, conversions)</h2>"
+        f"{_trend_svg(d.trend)}"
+        "</body></html>"
+    )
