@@ -232,6 +232,13 @@ def _trend_svg(trend: list[dict[str, Any]]) -> str:
         parts.append(
             f'<text x="{40 + i * step:.1f}" y="{height - 4}">{html.escape(t["day"])}</text>'
         )
+    for i, (key, colour) in enumerate(
+        (("sent", "#3b82f6"), ("clicked", "#10b981"), ("conversions", "#f59e0b"))
+    ):
+        parts.append(
+            f'<rect x="{width - 20}" y="{10 + i * 18}" width="10" height="10" fill="{colour}"/>'
+            f'<text x="{width - 4}" y="{19 + i * 18}">{key}</text>'
+        )
     parts.append("</svg>")
     return "".join(parts)
 
