@@ -50,6 +50,7 @@ METRIC_VIEWS = (
     "segment_revenue",
     "daily_trends",
     "send_time_heatmap",
+    "window_conversions",
 )
 # Read through an IN or a JOIN by name they would still be filtered; these have no account.
 NO_ACCOUNT_TABLES = ("dead_letters", "schema_migrations")

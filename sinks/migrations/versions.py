@@ -382,6 +382,35 @@ GROUP BY account, campaign, local_weekday, local_hour
 COMMENT 'When to send: CTR and conversion by the recipient''s local weekday and hour of the send.'
 """
 
+# The linear model credits every touch inside a conversion's window with 1/n (never 0), so its
+# credit rows list exactly the in-window touches.
+WINDOW_CONVERSIONS = f"""
+CREATE OR REPLACE VIEW window_conversions (
+    {DIM_COLUMNS}
+    human_clicks UInt64,
+    converting_clicks UInt64 COMMENT 'human clicks inside the attribution window of a conversion',
+    window_conversion_rate Nullable(Float64) COMMENT 'converting_clicks / human_clicks'
+) AS
+SELECT {DIMS}, m.clicks_total AS human_clicks, ifNull(w.converting, 0) AS converting_clicks,
+    {_rate("converting_clicks", "human_clicks")} AS window_conversion_rate
+FROM (
+    SELECT {DIMS}, sum(human_clicks) AS clicks_total FROM {SENT_MESSAGES} GROUP BY {DIMS}
+) AS m
+LEFT JOIN (
+    SELECT {DIMS}, uniqExact(touch_id) AS converting
+    FROM (
+        SELECT account, touch_id, message_id
+        FROM attribution_credits FINAL
+        ARRAY JOIN touch_ids AS touch_id, touch_kinds AS kind, message_ids AS message_id
+        WHERE model = 'linear' AND kind = 'click'
+    ) AS t
+    INNER JOIN {SENT_MESSAGES} AS f USING (account, message_id)
+    GROUP BY {DIMS}
+) AS w USING ({DIMS})
+SETTINGS join_use_nulls = 1
+COMMENT 'Window conversion rate (DOMAIN.md): clicks converting within the attribution window / clicks.'
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
@@ -591,5 +620,11 @@ MIGRATIONS: tuple[Migration, ...] = (
             "ALTER TABLE funnel_rows DROP COLUMN IF EXISTS recipient_timezone, "
             "DROP COLUMN IF EXISTS send_local_hour, DROP COLUMN IF EXISTS send_local_weekday",
         ),
+    ),
+    Migration(
+        6,
+        "window conversion rate",
+        up=(WINDOW_CONVERSIONS,),
+        down=("DROP VIEW IF EXISTS window_conversions",),
     ),
 )

@@ -490,3 +490,23 @@ def test_html_report_renders_in_chromium(pipeline: Pipeline, workload, tmp_path)
     variants = {(m.campaign, m.variant) for m in sent.values()}
     assert dom.count("significant)") == len(variants)
     assert "<polyline" in dom
+
+
+def test_window_conversion_rate(pipeline: Pipeline, workload) -> None:  # type: ignore[no-untyped-def]
+    sent, attribution, _, _ = workload
+    in_window = {touch[1] for _, eligible in attribution.values() for touch in eligible}
+    clicks: dict[tuple, int] = defaultdict(int)  # type: ignore[type-arg]
+    converting: dict[tuple, int] = defaultdict(int)  # type: ignore[type-arg]
+    for m in sent.values():
+        clicks[dims(m)] += m.human_clicks
+        converting[dims(m)] += sum(touch_id in in_window for _, touch_id in m.human_click_times)
+    rows = pipeline.query.rows(
+        "SELECT * FROM window_conversions WHERE account = {a:String}", {"a": ACCOUNT}
+    )
+    got = by_dims(rows)
+    assert set(got) == set(clicks)
+    for key, n in clicks.items():
+        r = got[key]
+        assert (r["human_clicks"], r["converting_clicks"]) == (n, converting[key]), key
+        assert r["window_conversion_rate"] == rate(converting[key], n)
+    assert sum(converting.values()) >= 10
