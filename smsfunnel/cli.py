@@ -84,8 +84,21 @@ def topics_provision() -> None:
 
 
 @app.command()
-def migrate(to: int | None = typer.Option(None, help="Target version (default: latest).")) -> None:
-    """Apply (or revert to --to) the ClickHouse migrations."""
+def migrate(
+    to: int | None = typer.Option(None, help="Target version (default: latest)."),
+    cluster: str | None = typer.Option(
+        None, help="Print the cluster variant (Replicated + Distributed) for this cluster."
+    ),
+) -> None:
+    """Apply (or revert to --to) the ClickHouse migrations; --cluster prints the cluster DDL."""
+    if cluster is not None:
+        from sinks.migrations.cluster import cluster_ddl
+
+        for version, name, statements in cluster_ddl(cluster):
+            print(f"-- migration {version}: {name}")
+            for statement in statements:
+                print(statement.strip() + ";\n")
+        return
     from sinks.clickhouse import connect
     from sinks.migrations.runner import migrate as run_migrations
 
