@@ -110,18 +110,24 @@ def from_generic_postback(
     )
 
 
-def from_everflow_postback(
-    account: str, params: Mapping[str, str], link_key: bytes, received_at: datetime
+def _transaction_postback(
+    account: str,
+    params: Mapping[str, str],
+    link_key: bytes,
+    received_at: datetime,
+    *,
+    source: str,
+    order_param: str,
 ) -> ConversionEvent:
-    """Everflow: `transaction_id` is the click id; one base conversion per transaction id, so
-    the order defaults to it; `amount=12,34` means 12.34."""
+    """Affiliate macro URLs whose `transaction_id` is our click id; the order defaults to it
+    (one base conversion per transaction id)."""
     click_id = (params.get("transaction_id") or "").strip()
     if not click_id:
         raise BadCallback("missing parameter 'transaction_id'")
-    order_id = (params.get("order_id") or "").strip() or click_id
+    order_id = (params.get(order_param) or "").strip() or click_id
     return conversion_from_click(
         account=account,
-        source="everflow",
+        source=source,
         click_id=click_id,
         order_id=order_id,
         amount=parse_amount(params.get("amount") or "0"),
@@ -133,25 +139,21 @@ def from_everflow_postback(
     )
 
 
+def from_everflow_postback(
+    account: str, params: Mapping[str, str], link_key: bytes, received_at: datetime
+) -> ConversionEvent:
+    """Everflow: `transaction_id`, `amount` (`12,34` means 12.34), optional `order_id`."""
+    return _transaction_postback(
+        account, params, link_key, received_at, source="everflow", order_param="order_id"
+    )
+
+
 def from_tune_postback(
     account: str, params: Mapping[str, str], link_key: bytes, received_at: datetime
 ) -> ConversionEvent:
     """TUNE (HasOffers) `aff_lsr`: `transaction_id` (click id), `amount`, `adv_sub` (order)."""
-    click_id = (params.get("transaction_id") or "").strip()
-    if not click_id:
-        raise BadCallback("missing parameter 'transaction_id'")
-    order_id = (params.get("adv_sub") or "").strip() or click_id
-    return conversion_from_click(
-        account=account,
-        source="tune",
-        click_id=click_id,
-        order_id=order_id,
-        amount=parse_amount(params.get("amount") or "0"),
-        currency=_currency(params.get("currency"), "USD"),
-        name="purchase",
-        occurred_at=received_at,
-        link_key=link_key,
-        natural_key=(click_id, order_id),
+    return _transaction_postback(
+        account, params, link_key, received_at, source="tune", order_param="adv_sub"
     )
 
 

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, tzinfo
 
 from producers.event_ids import derived_event_id
-from producers.receipts.smpp_text import parse_receipt_text
+from producers.receipts.smpp_text import compact_time, parse_receipt_text
 from schemas.delivery_status import (
     DeliveryStatus,
     FailureCause,
@@ -35,18 +35,6 @@ def _required(params: Mapping[str, str], name: str) -> str:
     if not value:
         raise BadCallback(f"missing parameter {name!r}")
     return value
-
-
-def _compact_time(value: str | None, zone: tzinfo) -> datetime | None:
-    """YYMMDDhhmm[ss], the form of SMPP dates, Twilio's RawDlrDoneDate and Vonage's scts."""
-    digits = "".join(c for c in (value or "") if c.isdigit())
-    for fmt, length in (("%y%m%d%H%M%S", 12), ("%y%m%d%H%M", 10)):
-        if len(digits) == length:
-            try:
-                return datetime.strptime(digits, fmt).replace(tzinfo=zone)
-            except ValueError:
-                return None
-    return None
 
 
 def receipt_event(
@@ -97,7 +85,7 @@ def from_twilio_status_callback(
     raw_status = _required(params, "MessageStatus")
     error_code = (params.get("ErrorCode") or "").strip()
     status, cause = from_twilio(raw_status, error_code)
-    occurred = _compact_time(params.get("RawDlrDoneDate"), UTC) or received_at
+    occurred = compact_time(params.get("RawDlrDoneDate"), UTC) or received_at
     return receipt_event(
         account=account,
         source="twilio-status",
@@ -119,7 +107,7 @@ def _vonage_time(params: Mapping[str, str], received_at: datetime) -> datetime:
             return datetime.fromisoformat(stamp.replace(" ", "T")).replace(tzinfo=UTC)
         except ValueError:
             pass
-    return _compact_time(params.get("scts"), UTC) or received_at
+    return compact_time(params.get("scts"), UTC) or received_at
 
 
 def from_vonage_receipt(
@@ -163,7 +151,7 @@ def from_jasmin_dlr(
         cause = FailureCause.NONE if ok else FailureCause.REJECTED_BY_COMPLIANCE
     else:
         status, cause = from_smpp(raw_status)
-    occurred = _compact_time(params.get("donedate"), zone) or received_at
+    occurred = compact_time(params.get("donedate"), zone) or received_at
     return receipt_event(
         account=account,
         source="jasmin-dlr",

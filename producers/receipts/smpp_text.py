@@ -27,8 +27,10 @@ class SmppReceipt:
     text: str
 
 
-def _date(value: str, zone: tzinfo) -> datetime | None:
-    digits = re.sub(r"\D", "", value)
+def compact_time(value: str | None, zone: tzinfo) -> datetime | None:
+    """YYMMDDhhmm[ss] with any separators, the form of SMPP receipt dates (and of Twilio's
+    RawDlrDoneDate and Vonage's scts), in the given zone; None when it is not one."""
+    digits = re.sub(r"\D", "", value or "")
     for fmt, length in (("%y%m%d%H%M%S", 12), ("%y%m%d%H%M", 10)):
         if len(digits) == length:
             try:
@@ -50,7 +52,7 @@ def parse_receipt_text(text: str, zone: tzinfo) -> SmppReceipt:
         smsc_id=fields.get("id", ""),
         stat=fields.get("stat", "").upper(),
         err=fields.get("err", ""),
-        submitted=_date(fields.get("submit date", ""), zone),
-        done=_date(fields.get("done date", ""), zone),
+        submitted=compact_time(fields.get("submit date"), zone),
+        done=compact_time(fields.get("done date"), zone),
         text=fields.get("text", ""),
     )
