@@ -113,6 +113,7 @@ SINK_INPUTS: tuple[TopicSpec, ...] = (
     ATTRIBUTION_CREDITS,
     MESSAGE_RESPONSES,
     DEAD_LETTERS,
+    INBOUND,  # kept as events too: opt-ins and opt-outs per period (subscriber growth)
 )
 ALL_TOPICS: tuple[TopicSpec, ...] = (
     *JOIN_INPUTS,

@@ -8,6 +8,7 @@ Why a replay never counts twice: every write is an idempotent upsert by key.
   - funnel_rows: ReplacingMergeTree(version) keyed by (account, message_id); a replayed row
     repeats a (key, version) already there, and queries read FINAL.
   - dead_letters: keyed by (stage, topic, partition, offset).
+  - inbound_events: keyed by (account, event id): a repeated inbound SMS replaces itself.
   - funnel_hourly: recomputed from `funnel_rows FINAL` for each touched (account, campaign,
     send hour) cohort, so it is a function of the current rows, not of how often a row came.
 Each insert also carries an insert_deduplication_token naming the batch's offset ranges, which
@@ -31,10 +32,12 @@ from pydantic import ValidationError
 
 from schemas.attribution_credit import ConversionCredits, MessageResponse
 from schemas.dead_letter import DeadLetter
+from schemas.events import InboundEvent, parse_event
 from schemas.funnel_row import FunnelRow
 from schemas.topics import (
     ATTRIBUTION_CREDITS,
     DEAD_LETTERS,
+    INBOUND,
     MESSAGE_RESPONSES,
     SINK_INPUTS,
 )
@@ -172,6 +175,31 @@ def funnel_columns(row: FunnelRow) -> list[object]:
     ]
 
 
+INBOUND_COLUMNS = [
+    "account",
+    "event_id",
+    "recipient_hash",
+    "sender",
+    "kind",
+    "keyword",
+    "needs_review",
+    "occurred_at",
+]
+
+
+def inbound_columns(e: InboundEvent) -> list[object]:
+    return [
+        e.account,
+        e.event_id,
+        e.recipient_hash,
+        e.sender,
+        e.kind.value,
+        e.keyword,
+        e.needs_review,
+        e.occurred_at,
+    ]
+
+
 def credit_columns(c: ConversionCredits) -> list[object]:
     return [
         c.account,
@@ -263,6 +291,7 @@ class Batch:
     credits: dict[tuple[str, str, str, str], ConversionCredits] = field(default_factory=dict)
     responses: dict[tuple[str, str, str, str], MessageResponse] = field(default_factory=dict)
     dead_letters: list[DeadLetter] = field(default_factory=list)
+    inbound: dict[tuple[str, str], InboundEvent] = field(default_factory=dict)
     offsets: dict[tuple[str, int], tuple[int, int]] = field(default_factory=dict)
     records: int = 0
     opened_at: float = field(default_factory=time.monotonic)
@@ -354,6 +383,16 @@ class FunnelSink:
                 batch.add_credits(ConversionCredits.from_json(payload))
             elif topic == MESSAGE_RESPONSES.name:
                 batch.add_response(MessageResponse.from_json(payload))
+            elif topic == INBOUND.name:
+                try:
+                    event = parse_event(payload)
+                except ValidationError:
+                    metrics.SKIPPED_INBOUND.inc()
+                    return
+                if isinstance(event, InboundEvent):  # a repeat replaces itself (same key)
+                    batch.inbound[(event.account, event.event_id)] = event
+                else:
+                    metrics.SKIPPED_INBOUND.inc()
             else:
                 batch.add_row(FunnelRow.from_json(payload))
         except (ValidationError, ValueError) as exc:
@@ -388,6 +427,9 @@ class FunnelSink:
             if batch.dead_letters:
                 rows = [dead_letter_columns(d) for d in batch.dead_letters]
                 self._insert("dead_letters", rows, DEAD_LETTER_COLUMNS, batch)
+            if batch.inbound:
+                rows = [inbound_columns(e) for e in batch.inbound.values()]
+                self._insert("inbound_events", rows, INBOUND_COLUMNS, batch)
         failpoint("sink.after_insert")
         # Only now, with ClickHouse's acknowledgement in hand, do the offsets move.
         self.consumer.commit(offsets=batch.commit_offsets(), asynchronous=False)

@@ -21,3 +21,8 @@ SINK_DEAD_LETTERS = Counter(
 QUERIES = Counter(
     "smsfunnel_sink_queries_total", "Read-only queries served on /query, by outcome.", ["outcome"]
 )
+SKIPPED_INBOUND = Counter(
+    "smsfunnel_sink_unreadable_inbound_total",
+    "Unreadable inbound-SMS records skipped by the sink: the worker's attribution stage already "
+    "wrote them to dead_letters, so the sink does not write a second letter.",
+)

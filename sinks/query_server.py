@@ -39,7 +39,13 @@ def _default(value: Any) -> Any:
 
 
 # What a scoped query may read: every table that has an account column, and the views over them.
-ACCOUNT_TABLES = ("funnel_rows", "funnel_hourly", "attribution_credits", "message_responses")
+ACCOUNT_TABLES = (
+    "funnel_rows",
+    "funnel_hourly",
+    "attribution_credits",
+    "message_responses",
+    "inbound_events",
+)
 METRIC_VIEWS = (
     "campaign_metrics",
     "failure_causes",
@@ -51,6 +57,7 @@ METRIC_VIEWS = (
     "daily_trends",
     "send_time_heatmap",
     "window_conversions",
+    "subscriber_growth",
 )
 # Read through an IN or a JOIN by name they would still be filtered; these have no account.
 NO_ACCOUNT_TABLES = ("dead_letters", "schema_migrations")

@@ -28,6 +28,7 @@ SHARDING_KEYS = {
     "dead_letters": "cityHash64(stage, source_topic, source_partition)",
     "attribution_credits": "cityHash64(account, recipient_hash)",
     "message_responses": "cityHash64(account, recipient_hash)",
+    "inbound_events": "cityHash64(account, event_id)",
 }
 _CREATE = re.compile(r"CREATE TABLE IF NOT EXISTS (\w+) \(", re.S)
 _ENGINE = re.compile(r"ENGINE = (\w*MergeTree)(?:\(([^)]*)\))?")

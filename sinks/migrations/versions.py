@@ -411,6 +411,26 @@ SETTINGS join_use_nulls = 1
 COMMENT 'Window conversion rate (DOMAIN.md): clicks converting within the attribution window / clicks.'
 """
 
+SUBSCRIBER_GROWTH = """
+CREATE OR REPLACE VIEW subscriber_growth (
+    account LowCardinality(String),
+    sender LowCardinality(String) COMMENT 'opt-outs and opt-ins are per sender',
+    day Date COMMENT 'UTC day the inbound SMS was sent',
+    opt_ins UInt64 COMMENT 'START, UNSTOP, YES',
+    opt_outs UInt64 COMMENT 'STOP-family keywords',
+    net_growth Int64 COMMENT 'opt_ins - opt_outs',
+    help_requests UInt64,
+    replies UInt64
+) AS
+SELECT account, sender, toDate(occurred_at) AS day,
+    countIf(kind = 'opt_in') AS opt_ins, countIf(kind = 'opt_out') AS opt_outs,
+    toInt64(opt_ins) - toInt64(opt_outs) AS net_growth,
+    countIf(kind = 'help') AS help_requests, countIf(kind = 'reply') AS replies
+FROM inbound_events FINAL
+GROUP BY account, sender, day
+COMMENT 'Subscriber growth (DOMAIN.md): opt-ins minus opt-outs per sender and day.'
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
@@ -626,5 +646,28 @@ MIGRATIONS: tuple[Migration, ...] = (
         "window conversion rate",
         up=(WINDOW_CONVERSIONS,),
         down=("DROP VIEW IF EXISTS window_conversions",),
+    ),
+    Migration(
+        7,
+        "inbound SMS events and subscriber growth",
+        up=(
+            f"""
+            CREATE TABLE IF NOT EXISTS inbound_events (
+                account LowCardinality(String),
+                event_id String,
+                recipient_hash String COMMENT 'keyed HMAC of the number, never the number',
+                sender LowCardinality(String),
+                kind LowCardinality(String) COMMENT 'opt_out, opt_in, help, reply',
+                keyword LowCardinality(String),
+                needs_review Bool COMMENT 'a reply that mentions a STOP word',
+                occurred_at {TS}
+            )
+            ENGINE = ReplacingMergeTree
+            ORDER BY (account, event_id)
+            SETTINGS {DEDUP}
+            """,
+            SUBSCRIBER_GROWTH,
+        ),
+        down=("DROP VIEW IF EXISTS subscriber_growth", "DROP TABLE IF EXISTS inbound_events"),
     ),
 )

@@ -15,7 +15,7 @@ import pytest
 
 from producers.kafka_producer import EventProducer
 from producers.workload import generate_campaign
-from schemas.events import InboundEvent
+from schemas.events import InboundEvent, InboundKind
 from tests.e2e.conftest import Pipeline
 from tests.ground_truth import ExpectedMessage, expected_attribution, expected_weights
 
@@ -44,6 +44,23 @@ def quantile_exact(values: list[float], level: float) -> float | None:
 @pytest.fixture(scope="module")
 def workload(pipeline: Pipeline):  # type: ignore[no-untyped-def]
     w = generate_campaign(2000, seed=23, account=ACCOUNT, duplicate_rate=0.1)
+    # the generator's subscribers only opt out and reply: add re-subscriptions and help requests
+    # (and a repeat), so subscriber growth has both signs
+    opted_out = [e for e in w.events if isinstance(e, InboundEvent) and e.kind.value == "opt_out"]
+    extra = []
+    for i, e in enumerate(opted_out[:12]):
+        kind = InboundKind.OPT_IN if i % 3 else InboundKind.HELP
+        extra.append(
+            e.model_copy(
+                update={
+                    "event_id": f"extra-{i}",
+                    "kind": kind,
+                    "keyword": "START" if kind is InboundKind.OPT_IN else "HELP",
+                    "occurred_at": e.occurred_at + timedelta(days=1 + i % 2),
+                }
+            )
+        )
+    w.events.extend([*extra, extra[0]])
     producer = EventProducer(pipeline.bootstrap)
     producer.send_many(w.events)
     producer.close()
@@ -67,7 +84,7 @@ def workload(pipeline: Pipeline):  # type: ignore[no-untyped-def]
         message_id = before[-1][1]
         opt_outs[message_id] += e.kind.value == "opt_out"
         first_reply.setdefault(message_id, e.occurred_at)
-    return sent, attribution, opt_outs, first_reply
+    return sent, attribution, opt_outs, first_reply, w.events
 
 
 def by_dims(rows: list[dict], *extra: str) -> dict[tuple, dict]:  # type: ignore[type-arg]
@@ -75,7 +92,7 @@ def by_dims(rows: list[dict], *extra: str) -> dict[tuple, dict]:  # type: ignore
 
 
 def test_campaign_metrics(pipeline: Pipeline, workload) -> None:  # type: ignore[no-untyped-def]
-    sent, _, opt_outs, _ = workload
+    sent, _, opt_outs, _, _ = workload
     want: dict[tuple, dict] = defaultdict(lambda: defaultdict(int))  # type: ignore[type-arg]
     recipients: dict[tuple, set[str]] = defaultdict(set)  # type: ignore[type-arg]
     for m in sent.values():
@@ -121,7 +138,7 @@ def test_campaign_metrics(pipeline: Pipeline, workload) -> None:  # type: ignore
 
 
 def test_failure_causes(pipeline: Pipeline, workload) -> None:  # type: ignore[no-untyped-def]
-    sent, _, _, _ = workload
+    sent, _, _, _, _ = workload
     totals: dict[tuple, int] = defaultdict(int)  # type: ignore[type-arg]
     counts: dict[tuple, int] = defaultdict(int)  # type: ignore[type-arg]
     for m in sent.values():
@@ -140,7 +157,7 @@ def test_failure_causes(pipeline: Pipeline, workload) -> None:  # type: ignore[n
 
 
 def test_attributed_revenue_per_model(pipeline: Pipeline, workload) -> None:  # type: ignore[no-untyped-def]
-    sent, attribution, _, _ = workload
+    sent, attribution, _, _, _ = workload
     by_message = {m.message_id: m for m in sent.values()}
     revenue: dict[tuple, Fraction | float] = defaultdict(Fraction)  # type: ignore[type-arg]
     weights: dict[tuple, Fraction | float] = defaultdict(Fraction)  # type: ignore[type-arg]
@@ -200,7 +217,7 @@ def test_attributed_revenue_per_model(pipeline: Pipeline, workload) -> None:  # 
 
 
 def test_response_times(pipeline: Pipeline, workload) -> None:  # type: ignore[no-untyped-def]
-    sent, _, _, first_reply = workload
+    sent, _, _, first_reply, _ = workload
     delivered: dict[tuple, int] = defaultdict(int)  # type: ignore[type-arg]
     seconds: dict[tuple, list[float]] = defaultdict(list)  # type: ignore[type-arg]
     for m in sent.values():
@@ -245,7 +262,7 @@ def close(have: float | None, want: float | None) -> bool:
 
 
 def test_variant_comparison(pipeline: Pipeline, workload) -> None:  # type: ignore[no-untyped-def]
-    sent, _, _, _ = workload
+    sent, _, _, _, _ = workload
     per: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
     for m in sent.values():
         if m.delivery_status == "delivered":
@@ -278,7 +295,7 @@ def test_variant_comparison(pipeline: Pipeline, workload) -> None:  # type: igno
 
 
 def test_funnel_dropoff(pipeline: Pipeline, workload) -> None:  # type: ignore[no-untyped-def]
-    sent, _, _, _ = workload
+    sent, _, _, _, _ = workload
     counts: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0] * 6)
     for m in sent.values():
         c = counts[(m.campaign, m.variant)]
@@ -304,7 +321,7 @@ def test_funnel_dropoff(pipeline: Pipeline, workload) -> None:  # type: ignore[n
 
 
 def test_segment_revenue(pipeline: Pipeline, workload) -> None:  # type: ignore[no-untyped-def]
-    sent, attribution, _, _ = workload
+    sent, attribution, _, _, _ = workload
     by_message = {m.message_id: m for m in sent.values()}
     segment_sent: dict[tuple[str, str], int] = defaultdict(int)
     for m in sent.values():
@@ -336,7 +353,7 @@ def test_segment_revenue(pipeline: Pipeline, workload) -> None:  # type: ignore[
 
 
 def test_daily_trends(pipeline: Pipeline, workload) -> None:  # type: ignore[no-untyped-def]
-    sent, _, _, _ = workload
+    sent, _, _, _, _ = workload
     want: dict[tuple, list] = defaultdict(lambda: [0, 0, 0, 0, defaultdict(Decimal)])  # type: ignore[type-arg]
     for m in sent.values():
         assert m.sent_at is not None
@@ -372,7 +389,7 @@ def test_daily_trends(pipeline: Pipeline, workload) -> None:  # type: ignore[no-
 def test_send_time_heatmap_in_the_recipients_local_time(pipeline: Pipeline, workload) -> None:  # type: ignore[no-untyped-def]
     from zoneinfo import ZoneInfo
 
-    sent, _, _, _ = workload
+    sent, _, _, _, _ = workload
     want: dict[tuple, list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0])  # type: ignore[type-arg]
     for m in sent.values():
         assert m.sent_at is not None
@@ -425,7 +442,7 @@ def test_html_report_renders_in_chromium(pipeline: Pipeline, workload, tmp_path)
 
     from smsfunnel.settings import PROJECT_ROOT
 
-    sent, attribution, _, _ = workload
+    sent, attribution, _, _, _ = workload
     page = tmp_path / "report.html"
     env = {**os.environ, "SMSFUNNEL_SINK_HTTP_PORT": str(pipeline.settings.sink_http_port)}
     result = subprocess.run(
@@ -493,7 +510,7 @@ def test_html_report_renders_in_chromium(pipeline: Pipeline, workload, tmp_path)
 
 
 def test_window_conversion_rate(pipeline: Pipeline, workload) -> None:  # type: ignore[no-untyped-def]
-    sent, attribution, _, _ = workload
+    sent, attribution, _, _, _ = workload
     in_window = {touch[1] for _, eligible in attribution.values() for touch in eligible}
     clicks: dict[tuple, int] = defaultdict(int)  # type: ignore[type-arg]
     converting: dict[tuple, int] = defaultdict(int)  # type: ignore[type-arg]
@@ -510,3 +527,31 @@ def test_window_conversion_rate(pipeline: Pipeline, workload) -> None:  # type: 
         assert (r["human_clicks"], r["converting_clicks"]) == (n, converting[key]), key
         assert r["window_conversion_rate"] == rate(converting[key], n)
     assert sum(converting.values()) >= 10
+
+
+def test_subscriber_growth(pipeline: Pipeline, workload) -> None:  # type: ignore[no-untyped-def]
+    _, _, _, _, all_events = workload
+    # distinct inbound SMS of the workload, by event id
+    events = {e.event_id: e for e in all_events if isinstance(e, InboundEvent)}
+    want: dict[tuple, list[int]] = defaultdict(lambda: [0, 0, 0, 0])  # type: ignore[type-arg]
+    for e in events.values():
+        w = want[(e.sender, e.occurred_at.date().isoformat())]
+        w[0] += e.kind.value == "opt_in"
+        w[1] += e.kind.value == "opt_out"
+        w[2] += e.kind.value == "help"
+        w[3] += e.kind.value == "reply"
+    rows = pipeline.query.rows(
+        "SELECT * FROM subscriber_growth WHERE account = {a:String}", {"a": ACCOUNT}
+    )
+    got = {(r["sender"], r["day"]): r for r in rows}
+    assert set(got) == set(want)
+    for key, (ins, outs, helps, replies) in want.items():
+        r = got[key]
+        assert (r["opt_ins"], r["opt_outs"], r["help_requests"], r["replies"]) == (
+            ins,
+            outs,
+            helps,
+            replies,
+        ), key
+        assert r["net_growth"] == ins - outs
+    assert sum(w[0] for w in want.values()) >= 5 and sum(w[1] for w in want.values()) >= 5
