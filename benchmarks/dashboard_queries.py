@@ -3,7 +3,7 @@
 1. Over aggregates for 100 million messages: fills `funnel_hourly` (the sink's hourly cohort
    aggregate) directly in ClickHouse with 30 days x 50 campaigns x 4 variants x 5 segments of
    hourly cohorts adding up to --messages messages, then times the campaign funnel, the variant
-   comparison (with its z-test) and an hour x weekday heatmap of send hours.
+   comparison (with its z-test) and the recipient-local weekday x hour heatmap.
 2. Over per-message rows: fills `funnel_rows` with --rows messages and times the metric views
    the BI layer reads (campaign_metrics, variant_comparison, send_time_heatmap), which read the
    rows with FINAL: their cost grows with messages, not cohorts.
@@ -42,10 +42,9 @@ AGGREGATE_QUERIES = {
                 sum(d) OVER (PARTITION BY campaign) AS cd, sum(c) OVER (PARTITION BY campaign) AS cc
             FROM funnel_hourly FINAL WHERE account = 'bench' GROUP BY campaign, variant
         ) ORDER BY campaign, variant""",
-    "heatmap (send weekday x hour)": """
-        SELECT toDayOfWeek(send_hour) AS weekday, toHour(send_hour) AS hour,
-            sum(clicked_messages) / sum(delivered) AS ctr
-        FROM funnel_hourly FINAL WHERE account = 'bench' GROUP BY weekday, hour""",
+    "heatmap (local weekday x hour)": """
+        SELECT local_weekday, local_hour, sum(clicked_messages) / sum(delivered) AS ctr
+        FROM funnel_hourly FINAL WHERE account = 'bench' GROUP BY local_weekday, local_hour""",
 }
 VIEW_QUERIES = {
     "campaign_metrics (by campaign)": "SELECT campaign, sum(sent), sum(delivered), "
@@ -80,7 +79,8 @@ def main() -> None:
         t0 = time.perf_counter()
         # cohort i: hour, campaign, variant, segment from its digits; rates vary by variant
         client.command(f"""
-            INSERT INTO funnel_hourly (account, campaign, variant, segment, send_hour, sent,
+            INSERT INTO funnel_hourly (account, campaign, variant, segment, send_hour, sender,
+                country, carrier, local_weekday, local_hour, sent,
                 delivered, undelivered, expired, rejected, unknown, pending, clicks,
                 human_clicks, clicked_messages, landings, engagements, converting_messages,
                 conversions, revenue, cost, computed_at)
@@ -88,7 +88,9 @@ def main() -> None:
                 ['A', 'B', 'C', 'D'][1 + number % {VARIANTS}],
                 concat('s', toString(intDiv(number, {VARIANTS}) % {SEGMENTS})),
                 toDateTime('2026-10-01 00:00:00', 'UTC')
-                    + toIntervalHour(intDiv(number, {VARIANTS * SEGMENTS}) % {HOURS}),
+                    + toIntervalHour(intDiv(number, {VARIANTS * SEGMENTS}) % {HOURS}) AS h,
+                '72345', 'US', 'att', toDayOfWeek(h, 0, 'America/Los_Angeles'),
+                toHour(h, 'America/Los_Angeles'),
                 {per_cohort} AS s, toUInt64(s * 0.97) AS d, toUInt64(s * 0.015),
                 toUInt64(s * 0.005), toUInt64(s * 0.01), 0, 0,
                 toUInt64(d * 0.09), toUInt64(d * 0.08),

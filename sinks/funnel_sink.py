@@ -43,6 +43,7 @@ from schemas.topics import (
 )
 from sinks import metrics
 from sinks.failpoints import failpoint
+from sinks.hourly_aggregate import RECOMPUTE_COHORTS
 from smsfunnel.kafka_config import consumer_config
 from smsfunnel.settings import Settings
 
@@ -251,40 +252,6 @@ def dead_letter_columns(d: DeadLetter) -> list[object]:
     ]
 
 
-AGGREGATE_SQL = """
-INSERT INTO funnel_hourly (
-    account, campaign, variant, segment, send_hour, sent, delivered, undelivered, expired,
-    rejected, unknown, pending, clicks, human_clicks, clicked_messages, landings, engagements,
-    converting_messages, conversions, revenue, cost, computed_at
-)
-SELECT
-    -- no aliases: one named like a column (clicks, revenue, …) would shadow it inside the other
-    -- aggregates (ClickHouse resolves aliases query-wide)
-    account, campaign, variant, segment, send_hour,
-    count(),
-    countIf(delivery_status = 'delivered'),
-    countIf(delivery_status = 'undelivered'),
-    countIf(delivery_status = 'expired'),
-    countIf(delivery_status = 'rejected'),
-    countIf(delivery_status = 'unknown'),
-    countIf(delivery_status IN ('', 'submitted')),
-    sum(clicks),
-    sum(human_clicks),
-    countIf(human_clicks > 0),
-    sum(landings),
-    sum(engagements),
-    countIf(conversions > 0),
-    sum(conversions),
-    sumMap(revenue),
-    sumMap(map(cost_currency, cost)),
-    now64(6)
-FROM funnel_rows FINAL
-WHERE has_send
-  AND (account, campaign, send_hour) IN {cohorts:Array(Tuple(String, String, DateTime))}
-GROUP BY account, campaign, variant, segment, send_hour
-"""
-
-
 @dataclass
 class Batch:
     rows: dict[tuple[str, str], FunnelRow] = field(default_factory=dict)
@@ -460,7 +427,7 @@ class FunnelSink:
     def _recompute_aggregates(self, rows: Iterable[FunnelRow]) -> None:
         cohorts = sorted({(r.account, r.campaign, send_hour(r)) for r in rows if r.has_send})
         if cohorts:
-            self.client.command(AGGREGATE_SQL, parameters={"cohorts": cohorts})
+            self.client.command(RECOMPUTE_COHORTS, parameters={"cohorts": cohorts})
 
 
 def run_sink(settings: Settings) -> None:

@@ -73,6 +73,8 @@ def cluster_statements(cluster: str, statements: tuple[str, ...]) -> list[str]:
             out.append(
                 _VIEW.sub(f"CREATE OR REPLACE VIEW {m.group(1)} ON CLUSTER {cluster}", statement, 1)
             )
+        elif statement.lstrip().startswith("INSERT INTO"):
+            out.append(statement)  # once, through the Distributed table
         elif m := _DROP.match(statement):
             kind, name = m.groups()
             out.append(f"DROP {kind} IF EXISTS {name} ON CLUSTER {cluster}")

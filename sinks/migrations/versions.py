@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sinks import hourly_aggregate as hourly
+
 
 @dataclass(frozen=True)
 class Migration:
@@ -669,5 +671,21 @@ MIGRATIONS: tuple[Migration, ...] = (
             SUBSCRIBER_GROWTH,
         ),
         down=("DROP VIEW IF EXISTS subscriber_growth", "DROP TABLE IF EXISTS inbound_events"),
+    ),
+    Migration(
+        8,
+        "hourly aggregates also by sender, country, carrier and the recipient's local time",
+        # The aggregate is derived from funnel_rows: rebuilt whole rather than altered (its sort
+        # key gains columns, and old coarser rows would otherwise be summed with the new ones).
+        up=(
+            "DROP TABLE IF EXISTS funnel_hourly",
+            hourly.create_table(hourly.DIMENSIONS),
+            hourly.aggregate_sql(hourly.DIMENSIONS, "1"),
+        ),
+        down=(
+            "DROP TABLE IF EXISTS funnel_hourly",
+            hourly.create_table(hourly.DIMENSIONS_V1),
+            hourly.aggregate_sql(hourly.DIMENSIONS_V1, "1"),
+        ),
     ),
 )

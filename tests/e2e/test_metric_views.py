@@ -555,3 +555,39 @@ def test_subscriber_growth(pipeline: Pipeline, workload) -> None:  # type: ignor
         ), key
         assert r["net_growth"] == ins - outs
     assert sum(w[0] for w in want.values()) >= 5 and sum(w[1] for w in want.values()) >= 5
+
+
+def test_hourly_aggregate_by_every_dimension(pipeline: Pipeline, workload) -> None:  # type: ignore[no-untyped-def]
+    """The sink's hourly cohorts (what dashboards read at volume) by campaign, variant,
+    segment, send hour, sender, country, carrier and the recipient's local weekday and hour."""
+    from zoneinfo import ZoneInfo
+
+    sent, _, _, _, _ = workload
+    want: dict[tuple, list[int]] = defaultdict(lambda: [0, 0, 0, 0])  # type: ignore[type-arg]
+    for m in sent.values():
+        assert m.sent_at is not None
+        local = m.sent_at.astimezone(ZoneInfo(m.recipient_timezone or "UTC"))
+        hour = m.sent_at.replace(minute=0, second=0, microsecond=0)
+        key = (*dims(m), hour.strftime("%Y-%m-%d %H:%M:%S"), local.isoweekday(), local.hour)
+        w = want[key]
+        w[0] += 1
+        w[1] += m.delivery_status == "delivered"
+        w[2] += m.human_clicks > 0
+        w[3] += len(m.conversions)
+    rows = pipeline.query.rows(
+        "SELECT campaign, variant, segment, sender, country, carrier, "
+        "formatDateTime(send_hour, '%Y-%m-%d %H:%i:%S') AS hour, local_weekday, local_hour, "
+        "sent, delivered, clicked_messages, conversions FROM funnel_hourly FINAL "
+        "WHERE account = {a:String}",
+        {"a": ACCOUNT},
+    )
+    got = {
+        (*(r[d] for d in DIMS), r["hour"], r["local_weekday"], r["local_hour"]): [
+            r["sent"],
+            r["delivered"],
+            r["clicked_messages"],
+            r["conversions"],
+        ]
+        for r in rows
+    }
+    assert got == dict(want)

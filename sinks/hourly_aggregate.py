@@ -1,0 +1,84 @@
+"""The hourly cohort aggregate (`funnel_hourly`): its columns, and the one SQL that computes it
+from `funnel_rows FINAL`. The sink recomputes the cohorts a batch touched; migrations rebuild it
+whole when its dimensions change. Dashboards read it instead of per-message rows at volume."""
+
+from __future__ import annotations
+
+TS = "DateTime64(6, 'UTC')"
+
+# dimension in funnel_hourly -> (its type, the funnel_rows expression it groups by)
+DIMENSIONS_V1: dict[str, tuple[str, str]] = {
+    "account": ("LowCardinality(String)", "account"),
+    "campaign": ("LowCardinality(String)", "campaign"),
+    "variant": ("LowCardinality(String)", "variant"),
+    "segment": ("LowCardinality(String)", "segment"),
+    "send_hour": ("DateTime('UTC')", "send_hour"),
+}
+DIMENSIONS: dict[str, tuple[str, str]] = {
+    **DIMENSIONS_V1,
+    "sender": ("LowCardinality(String)", "sender"),
+    "country": ("LowCardinality(String)", "country"),
+    "carrier": ("LowCardinality(String)", "carrier"),
+    "local_weekday": ("UInt8", "send_local_weekday"),
+    "local_hour": ("UInt8", "send_local_hour"),
+}
+# measure -> (type and comment, aggregate over funnel_rows). No aliases in the SELECT: one named
+# like a column (clicks, revenue, …) would shadow it inside the other aggregates (ClickHouse
+# resolves aliases query-wide).
+MEASURES: dict[str, tuple[str, str]] = {
+    "sent": ("UInt64 COMMENT 'messages attempted'", "count()"),
+    "delivered": ("UInt64", "countIf(delivery_status = 'delivered')"),
+    "undelivered": ("UInt64", "countIf(delivery_status = 'undelivered')"),
+    "expired": ("UInt64", "countIf(delivery_status = 'expired')"),
+    "rejected": (
+        "UInt64 COMMENT 'dropped before the handset network'",
+        "countIf(delivery_status = 'rejected')",
+    ),
+    "unknown": ("UInt64", "countIf(delivery_status = 'unknown')"),
+    "pending": (
+        "UInt64 COMMENT 'no final receipt yet'",
+        "countIf(delivery_status IN ('', 'submitted'))",
+    ),
+    "clicks": ("UInt64 COMMENT 'distinct click events'", "sum(clicks)"),
+    "human_clicks": ("UInt64", "sum(human_clicks)"),
+    "clicked_messages": (
+        "UInt64 COMMENT 'messages with at least one human click'",
+        "countIf(human_clicks > 0)",
+    ),
+    "landings": ("UInt64", "sum(landings)"),
+    "engagements": ("UInt64", "sum(engagements)"),
+    "converting_messages": ("UInt64", "countIf(conversions > 0)"),
+    "conversions": ("UInt64", "sum(conversions)"),
+    "revenue": ("Map(String, Decimal(38, 10))", "sumMap(revenue)"),
+    "cost": ("Map(String, Decimal(38, 10))", "sumMap(map(cost_currency, cost))"),
+    "computed_at": (TS, "now64(6)"),
+}
+
+
+def create_table(dimensions: dict[str, tuple[str, str]]) -> str:
+    columns = [f"{name} {kind}" for name, (kind, _) in dimensions.items()]
+    columns += [f"{name} {kind}" for name, (kind, _) in MEASURES.items()]
+    return (
+        "CREATE TABLE IF NOT EXISTS funnel_hourly (\n    "
+        + ",\n    ".join(columns)
+        + f"\n)\nENGINE = ReplacingMergeTree(computed_at)\nORDER BY ({', '.join(dimensions)})"
+    )
+
+
+def aggregate_sql(dimensions: dict[str, tuple[str, str]], where: str) -> str:
+    """INSERT … SELECT of every cohort of funnel_rows FINAL matching `where`."""
+    names = [*dimensions, *MEASURES]
+    selected = [expr for _, expr in dimensions.values()] + [e for _, e in MEASURES.values()]
+    groups = ", ".join(expr for _, expr in dimensions.values())
+    return (
+        f"INSERT INTO funnel_hourly ({', '.join(names)})\n"
+        f"SELECT {', '.join(selected)}\nFROM funnel_rows FINAL\n"
+        f"WHERE has_send AND ({where})\nGROUP BY {groups}"
+    )
+
+
+# What the sink runs for the cohorts a batch touched.
+RECOMPUTE_COHORTS = aggregate_sql(
+    DIMENSIONS,
+    "(account, campaign, send_hour) IN {cohorts:Array(Tuple(String, String, DateTime))}",
+)
