@@ -58,6 +58,7 @@ METRIC_VIEWS = (
     "send_time_heatmap",
     "window_conversions",
     "subscriber_growth",
+    "orphan_messages",
 )
 # Read through an IN or a JOIN by name they would still be filtered; these have no account.
 NO_ACCOUNT_TABLES = ("dead_letters", "schema_migrations")

@@ -433,6 +433,25 @@ GROUP BY account, sender, day
 COMMENT 'Subscriber growth (DOMAIN.md): opt-ins minus opt-outs per sender and day.'
 """
 
+ORPHAN_MESSAGES = """
+CREATE OR REPLACE VIEW orphan_messages (
+    account LowCardinality(String),
+    message_id String,
+    first_event_at DateTime64(6, 'UTC'),
+    last_event_at DateTime64(6, 'UTC'),
+    events UInt32 COMMENT 'distinct events received for it',
+    receipts UInt16,
+    clicks UInt32,
+    conversions UInt32,
+    revenue Map(String, Decimal(38, 10)) COMMENT 'conversions through it, not attributed'
+) AS
+SELECT account, message_id, first_event_at, last_event_at, version AS events, receipts, clicks,
+    conversions, revenue
+FROM funnel_rows FINAL
+WHERE NOT has_send
+COMMENT 'Orphans: messages with receipts, clicks or conversions but no send event (yet). Kept, never dropped; they join their funnel the moment the send arrives, and are not attributed until then.'
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
@@ -687,5 +706,11 @@ MIGRATIONS: tuple[Migration, ...] = (
             hourly.create_table(hourly.DIMENSIONS_V1),
             hourly.aggregate_sql(hourly.DIMENSIONS_V1, "1"),
         ),
+    ),
+    Migration(
+        9,
+        "orphan messages",
+        up=(ORPHAN_MESSAGES,),
+        down=("DROP VIEW IF EXISTS orphan_messages",),
     ),
 )

@@ -15,7 +15,7 @@ import pytest
 
 from producers.kafka_producer import EventProducer
 from producers.workload import generate_campaign
-from schemas.events import InboundEvent, InboundKind
+from schemas.events import ClickEvent, ConversionEvent, InboundEvent, InboundKind
 from tests.e2e.conftest import Pipeline
 from tests.ground_truth import ExpectedMessage, expected_attribution, expected_weights
 
@@ -61,6 +61,20 @@ def workload(pipeline: Pipeline):  # type: ignore[no-untyped-def]
             )
         )
     w.events.extend([*extra, extra[0]])
+    # orphans: clicks and a conversion for messages whose send never comes
+    first_click = next(e for e in w.events if isinstance(e, ClickEvent))
+    first_conversion = next(e for e in w.events if isinstance(e, ConversionEvent))
+    for i in range(3):
+        w.events.append(
+            first_click.model_copy(
+                update={"event_id": f"orphan-click-{i}", "message_id": f"orphan-{i}"}
+            )
+        )
+    w.events.append(
+        first_conversion.model_copy(
+            update={"event_id": "orphan-conv", "message_id": "orphan-0", "order_id": "o-orphan"}
+        )
+    )
     producer = EventProducer(pipeline.bootstrap)
     producer.send_many(w.events)
     producer.close()
@@ -591,3 +605,28 @@ def test_hourly_aggregate_by_every_dimension(pipeline: Pipeline, workload) -> No
         for r in rows
     }
     assert got == dict(want)
+
+
+def test_orphan_messages_are_kept_and_counted(pipeline: Pipeline, workload) -> None:  # type: ignore[no-untyped-def]
+    _, _, _, _, events = workload
+    from tests.ground_truth import expected_messages
+
+    orphans = {
+        k[1]: m for k, m in expected_messages(events).items() if k[0] == ACCOUNT and not m.has_send
+    }
+    rows = pipeline.query.rows(
+        "SELECT message_id, events, clicks, conversions, "
+        "mapApply((k, v) -> (k, toString(v)), revenue) AS revenue FROM orphan_messages "
+        "WHERE account = {a:String}",
+        {"a": ACCOUNT},
+    )
+    got = {r["message_id"]: r for r in rows}
+    assert set(got) == set(orphans) == {"orphan-0", "orphan-1", "orphan-2"}
+    for message_id, m in orphans.items():
+        r = got[message_id]
+        assert (r["events"], r["clicks"], r["conversions"]) == (
+            m.distinct_events,
+            m.clicks,
+            len(m.conversions),
+        )
+        assert {k: Decimal(v) for k, v in r["revenue"].items()} == m.revenue
