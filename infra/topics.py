@@ -13,6 +13,7 @@ from confluent_kafka.admin import (
 )
 
 from schemas.topics import ALL_TOPICS, changelog_topics, partitions_for
+from smsfunnel.kafka_config import admin_futures_without_gc
 
 
 class PartitionMismatch(RuntimeError):
@@ -51,9 +52,10 @@ def provision_topics(
             continue
         to_create.append(NewTopic(spec.name, wanted, replication_factor, config=spec.config()))
     if to_create:
-        for name, future in admin.create_topics(to_create, request_timeout=timeout).items():
-            future.result()
-            created.append(name)
+        with admin_futures_without_gc():
+            for name, future in admin.create_topics(to_create, request_timeout=timeout).items():
+                future.result()
+                created.append(name)
     # Bring retention and cleanup policy of existing topics to the catalogue's values.
     resources = [
         ConfigResource(
@@ -68,7 +70,8 @@ def provision_topics(
         if spec.name in existing
     ]
     if resources:
-        for resource, future in admin.incremental_alter_configs(resources).items():
-            future.result()
-            updated.append(resource.name)
+        with admin_futures_without_gc():
+            for resource, future in admin.incremental_alter_configs(resources).items():
+                future.result()
+                updated.append(resource.name)
     return ProvisionResult(created, updated)

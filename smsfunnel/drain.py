@@ -18,12 +18,10 @@ from collections.abc import Callable, Sequence
 
 from confluent_kafka import (
     Consumer,
-    ConsumerGroupTopicPartitions,
     KafkaError,
     KafkaException,
     TopicPartition,
 )
-from confluent_kafka.admin import AdminClient
 
 
 def pipeline_stages(worker_group: str, sink_group: str) -> list[tuple[str, list[str]]]:
@@ -48,16 +46,28 @@ TRANSIENT_COORDINATOR_ERRORS = frozenset(
 
 
 class LagProbe:
-    """Measures consumer-group lag with one admin client and one metadata consumer (creating a
-    librdkafka client per probe, many times a second, is wasteful and has crashed here)."""
+    """Measures consumer-group lag with one metadata consumer and, per group, one consumer that
+    only reads that group's committed offsets (creating a librdkafka client per probe, many
+    times a second, is wasteful and has crashed here).
+
+    Committed offsets come from `Consumer.committed()` on a consumer configured with the
+    group's id but never subscribed (it never joins the group), not from
+    `AdminClient.list_consumer_group_offsets`: that one segfaults the process when the group is
+    not known to its coordinator yet, exactly when a pipeline stage has just started
+    (confluent-kafka-python#1982, librdkafka's OffsetFetch reply path without a consumer group,
+    confluent-kafka-javascript#374; measured here: 5 of 5 sink benchmark runs crashed in it).
+    """
 
     def __init__(self, bootstrap: str) -> None:
-        self.admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 3})
+        self.bootstrap = bootstrap
         self.consumer = Consumer(
             {"bootstrap.servers": bootstrap, "group.id": "smsfunnel-lag-probe", "log_level": 3}
         )
+        self.readers: dict[str, Consumer] = {}
 
     def close(self) -> None:
+        for reader in self.readers.values():
+            reader.close()
         self.consumer.close()
 
     def __enter__(self) -> LagProbe:
@@ -65,6 +75,18 @@ class LagProbe:
 
     def __exit__(self, *_: object) -> None:
         self.close()
+
+    def _reader(self, group: str) -> Consumer:
+        if group not in self.readers:
+            self.readers[group] = Consumer(
+                {
+                    "bootstrap.servers": self.bootstrap,
+                    "group.id": group,
+                    "enable.auto.commit": False,
+                    "log_level": 3,
+                }
+            )
+        return self.readers[group]
 
     def by_partition(self, group: str, topics: Sequence[str]) -> dict[tuple[str, int], int]:
         """Records on `topics` not yet committed by `group`, per partition (zeros left out).
@@ -75,9 +97,10 @@ class LagProbe:
         """
         metadata = self.consumer.list_topics(timeout=10)
         partitions = [(t, p) for t in topics for p in metadata.topics[t].partitions]
-        request = ConsumerGroupTopicPartitions(group, [TopicPartition(t, p) for t, p in partitions])
         try:
-            result = self.admin.list_consumer_group_offsets([request])[group].result()
+            answer = self._reader(group).committed(
+                [TopicPartition(t, p) for t, p in partitions], timeout=10
+            )
         except KafkaException as exc:
             # A fresh broker answers COORDINATOR_LOAD_IN_PROGRESS (and the like) for a while:
             # that is "not known yet", so report everything as still in flight.
@@ -85,7 +108,7 @@ class LagProbe:
             if not (error.retriable() or error.code() in TRANSIENT_COORDINATOR_ERRORS):
                 raise
             return {(t, p): 1 for t, p in partitions}
-        committed = {(tp.topic, tp.partition): tp.offset for tp in result.topic_partitions}
+        committed = {(tp.topic, tp.partition): tp.offset for tp in answer if tp.error is None}
         lag: dict[tuple[str, int], int] = {}
         for topic, partition in partitions:
             _, end = self.consumer.get_watermark_offsets(

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from schemas.topics import KAFKA_PARTITIONER
@@ -36,3 +39,23 @@ def consumer_config(bootstrap: str, group: str, **overrides: Any) -> dict[str, A
     }
     config.update(overrides)
     return config
+
+
+@contextmanager
+def admin_futures_without_gc() -> Iterator[None]:
+    """Wait on AdminClient futures with Python's cyclic GC off.
+
+    confluent-kafka resolves admin futures on librdkafka's own thread; a GC pass that starts in
+    that callback and collects another librdkafka client makes librdkafka destroy a client from
+    its own thread and abort (SIGSEGV/SIGABRT, intermittently: confluent-kafka-python#1761,
+    #2129, whose own tests work around it the same way). A precaution where we wait on admin
+    futures (topic provisioning); the crashes actually seen here came from
+    list_consumer_group_offsets, which smsfunnel/drain.py no longer uses.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
