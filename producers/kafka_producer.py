@@ -61,7 +61,7 @@ class EventProducer:
             raise DeliveryFailed(f"{len(errors)} events refused, first: {errors[0]}")
 
     def close(self, timeout: float = 60.0) -> None:
-        """Flush everything. The librdkafka client itself is left to garbage collection:
-        destroying it explicitly here, just before other clients were created, segfaulted the
-        demo process now and then."""
+        """Flush everything. The librdkafka client itself is left to garbage collection. (An
+        explicit destroy was once blamed for the demo's occasional segfaults; the crash later
+        pinned down was the lag probe's list_consumer_group_offsets, see smsfunnel/drain.py.)"""
         self.flush(timeout)
