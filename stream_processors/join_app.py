@@ -58,7 +58,7 @@ from schemas.topics import (
     SUBSCRIBER_STATE_TABLE,
 )
 from smsfunnel.settings import Settings
-from stream_processors import metrics
+from stream_processors import faust_commit_barrier, metrics
 from stream_processors.message_state import (
     MessageState,
     apply_event,
@@ -178,6 +178,7 @@ def load(table: Any, key: bytes, decode: Callable[[bytes], S]) -> S | None:
 
 def create_app(settings: Settings, bootstrap: str | None = None) -> faust.App:
     bootstrap = bootstrap or settings.bootstrap_servers()
+    faust_commit_barrier.install()  # Faust's flush is no barrier: see that module
     app = faust.App(
         settings.worker_id,
         broker=f"kafka://{bootstrap}",
