@@ -64,3 +64,30 @@ def install() -> None:
     ProducerBuffer.put = put  # type: ignore[method-assign]
     ProducerBuffer.flush = flush  # type: ignore[method-assign]
     _installed = True
+
+
+def stalled_partitions(consumer: Any) -> list[dict[str, Any]]:
+    """Partitions whose committed offset cannot move although records after it were processed:
+    Faust commits only a run of acked offsets that starts right after the committed one
+    (`Consumer._new_offset`), so one record that is never acked there freezes the partition's
+    commits for good (seen after kill -9 and restart: the records were processed, the commit
+    never moved; faust-streaming#166 family). Reads Faust's private bookkeeping on purpose:
+    nothing public exposes it."""
+    stalled = []
+    committed_by_tp = getattr(consumer, "_committed_offset", {})
+    acked_by_tp = getattr(consumer, "_acked", {})
+    read_by_tp = getattr(consumer, "_read_offset", {})
+    for tp, acked in list(acked_by_tp.items()):
+        committed = committed_by_tp.get(tp)
+        if acked and committed and min(acked) - committed > 1:
+            stalled.append(
+                {
+                    "topic": tp.topic,
+                    "partition": tp.partition,
+                    "committed": committed,
+                    "lowest_acked": min(acked),
+                    "acked": len(acked),
+                    "read_offset": read_by_tp.get(tp),
+                }
+            )
+    return stalled

@@ -345,6 +345,13 @@ def create_app(settings: Settings, bootstrap: str | None = None) -> faust.App:
                     key=receipt.message_id.encode(), value=event_to_json(receipt)
                 )
 
+    @app.timer(interval=30.0)
+    async def watch_commits() -> None:
+        stalled = faust_commit_barrier.stalled_partitions(app.consumer)
+        metrics.STALLED_COMMITS.set(len(stalled))
+        for s in stalled:
+            log.warning("commit stalled: %s", s)
+
     return app
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 EVENTS_JOINED = Counter(
     "smsfunnel_join_events_total",
@@ -36,4 +36,10 @@ UNRESOLVED_RECEIPTS = Counter(
     "smsfunnel_resolver_inputs_total",
     "Resolver inputs: 'held' when receipts wait for their send's provider id, else 'resolved'.",
     ["outcome"],
+)
+STALLED_COMMITS = Gauge(
+    "smsfunnel_join_stalled_commit_partitions",
+    "Input partitions whose committed offset cannot advance although later records were "
+    "processed (a Faust ack gap; see stream_processors/faust_commit_barrier.py). Nothing is "
+    "lost, but lag stays and a restart reprocesses the tail (repeats are dropped).",
 )
