@@ -43,3 +43,8 @@ STALLED_COMMITS = Gauge(
     "processed (a Faust ack gap; see stream_processors/faust_commit_barrier.py). Nothing is "
     "lost, but lag stays and a restart reprocesses the tail (repeats are dropped).",
 )
+STALL_REPLAYS = Counter(
+    "smsfunnel_join_stall_replays_total",
+    "Stalled input partitions sought back to their committed offset to re-read the records "
+    "Faust never acked (replays are dropped as repeats).",
+)
