@@ -58,10 +58,10 @@ class Settings(BaseSettings):
     worker_id: str = Field(default="smsfunnel-worker", description="Faust app id = consumer group.")
     table_store: Literal["memory", "rocksdb"] = Field(
         default="memory",
-        description="Faust table store. memory: rebuilt from the whole changelog on start; "
-        "survives SIGKILL exactly (tests/e2e/test_worker_crash.py). rocksdb (rocksdict): state "
-        "on disk, restored incrementally - but SIGKILL loses events with it (measured: "
-        "benchmarks/worker_kill_check.py; faust-streaming#333), so it is opt-in until fixed.",
+        description="Faust table store. memory: rebuilt from the whole changelog on start. "
+        "rocksdb (rocksdict): state on disk, restored incrementally. Both survive SIGKILL since "
+        "the commit barrier (stream_processors/faust_commit_barrier.py; measured with "
+        "benchmarks/worker_kill_check.py); memory stays the default, as the one measured most.",
     )
     worker_session_timeout: float = Field(
         default=15.0,
