@@ -20,7 +20,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from confluent_kafka import Consumer
+from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
 from infra.local_kafka import LocalKafka, free_port
 from infra.topics import provision_topics
@@ -37,21 +37,28 @@ LIB = PROJECT_ROOT / ".smsfunnel" / "kafka" / "lib"
 
 
 def highest_versions(bootstrap: str) -> tuple[dict[str, int], dict[str, int]]:
-    consumer = Consumer(
-        {"bootstrap.servers": bootstrap, "group.id": "kill-check", "auto.offset.reset": "earliest"}
-    )
-    consumer.subscribe([FUNNEL_ROWS.name])
+    """Every funnel row on the topic, read to each partition's end offset (not "until idle":
+    a fresh group's first assignment alone can take longer than an idle heuristic waits, and a
+    read that stops early makes messages look short on every partition)."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "kill-check", "log_level": 3})
+    partitions = consumer.list_topics(FUNNEL_ROWS.name, timeout=10).topics[FUNNEL_ROWS.name]
+    ends = {
+        p: consumer.get_watermark_offsets(TopicPartition(FUNNEL_ROWS.name, p), timeout=10)[1]
+        for p in partitions.partitions
+    }
+    consumer.assign([TopicPartition(FUNNEL_ROWS.name, p, OFFSET_BEGINNING) for p in ends])
     best: dict[str, int] = {}
     partition: dict[str, int] = {}
-    idle = 0
-    while idle < 5:
-        batch = consumer.consume(5000, 1.0)
-        idle = 0 if batch else idle + 1
-        for m in batch:
+    position = {p: 0 for p in ends}
+    deadline = time.monotonic() + 300
+    while any(position[p] < end for p, end in ends.items()):
+        assert time.monotonic() < deadline, f"could not read funnel rows to the end: {position}"
+        for m in consumer.consume(5000, 1.0):
             if m.error() is None:
                 row = FunnelRow.from_json(m.value())
                 best[row.message_id] = max(best.get(row.message_id, 0), row.version)
                 partition[row.message_id] = m.partition()
+                position[m.partition()] = m.offset() + 1
     consumer.close()
     return best, partition
 
