@@ -21,7 +21,7 @@ import orjson
 from pydantic import TypeAdapter, ValidationError
 
 from producers.kafka_producer import EventProducer
-from schemas.events import Event
+from schemas.events import Event, validation_problem
 from schemas.privacy import InvalidPhoneNumber, hash_phone, timezone_of
 
 _EVENTS: TypeAdapter[Event] = TypeAdapter(Event)
@@ -87,12 +87,6 @@ def _hash_recipient(record: dict[str, Any], phone_key: bytes) -> None:
         record.setdefault("recipient_timezone", zone)
 
 
-def _reason(exc: ValidationError) -> str:
-    first = exc.errors()[0]
-    where = ".".join(str(p) for p in first.get("loc", ())) or "event"
-    return f"{where}: {first.get('msg')}"
-
-
 def replay_file(
     path: Path,
     producer: EventProducer,
@@ -121,7 +115,7 @@ def replay_file(
                 summary.reject(line, f"to: {exc}")
                 continue
             except ValidationError as exc:
-                summary.reject(line, _reason(exc))
+                summary.reject(line, validation_problem(exc))
                 continue
             producer.send(event)
         producer.flush()

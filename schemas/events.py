@@ -21,6 +21,7 @@ from pydantic import (
     ConfigDict,
     Field,
     TypeAdapter,
+    ValidationError,
 )
 
 from schemas.delivery_status import DeliveryStatus, FailureCause
@@ -230,6 +231,13 @@ Event = Annotated[
     Field(discriminator="event_type"),
 ]
 _EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
+
+
+def validation_problem(exc: ValidationError) -> str:
+    """The first thing wrong with a record, naming its field: "sends.0.cost: ..."."""
+    first = exc.errors()[0]
+    where = ".".join(str(p) for p in first.get("loc", ())) or "event"
+    return f"{where}: {first.get('msg')}"
 
 
 def parse_event(payload: bytes | str) -> Event:

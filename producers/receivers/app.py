@@ -66,6 +66,7 @@ from schemas.events import (
     LandingEvent,
     SendEvent,
     event_to_json,
+    validation_problem,
 )
 from schemas.links import LinkRegistration
 from schemas.privacy import InvalidPhoneNumber, hash_phone, timezone_of
@@ -83,12 +84,6 @@ def _route(request: Request) -> str:
 
 def _bad(message: str) -> HTTPException:
     return HTTPException(422, message)
-
-
-def _invalid_event(exc: ValidationError) -> HTTPException:
-    first = exc.errors()[0]
-    where = ".".join(str(p) for p in first.get("loc", ())) or "event"
-    return _bad(f"{where}: {first.get('msg')}")
 
 
 def create_app(settings: Settings, producer: AckedProducer | None = None) -> FastAPI:
@@ -161,7 +156,7 @@ def create_app(settings: Settings, producer: AckedProducer | None = None) -> Fas
         except InvalidPhoneNumber as exc:
             raise _bad(f"phone number: {exc}") from None
         except ValidationError as exc:
-            raise _invalid_event(exc) from None
+            raise _bad(validation_problem(exc)) from None
 
     def secrets_of(account: str) -> AccountSecrets:
         return auth.account_secrets(settings, account)

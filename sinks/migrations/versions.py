@@ -21,7 +21,7 @@ class Migration:
 
 
 DEDUP = "non_replicated_deduplication_window = 1000"
-TS = "DateTime64(6, 'UTC')"
+TS = hourly.TS  # one spelling of the timestamp column type
 
 
 # Dimensions every metric view is grouped by (DOMAIN.md); a BI tool rolls up by summing the
