@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from clickhouse_connect.driver.client import Client
-from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 from pydantic import ValidationError
 
 from schemas.attribution_credit import ConversionCredits, MessageResponse
@@ -399,7 +399,7 @@ class FunnelSink:
                 self._insert("inbound_events", rows, INBOUND_COLUMNS, batch)
         failpoint("sink.after_insert")
         # Only now, with ClickHouse's acknowledgement in hand, do the offsets move.
-        self.consumer.commit(offsets=batch.commit_offsets(), asynchronous=False)
+        self._commit(batch.commit_offsets())
         elapsed = time.monotonic() - started
         metrics.BATCHES.inc()
         metrics.RECORDS.inc(batch.records)
@@ -415,6 +415,35 @@ class FunnelSink:
             elapsed,
         )
 
+    def _commit(self, offsets: list[TopicPartition]) -> None:
+        """Commit, riding out a broker or coordinator outage.
+
+        The batch is already in ClickHouse, so the choice is only when its offsets move:
+        transient failures (broker away, coordinator moving) are retried until they succeed or
+        the sink is stopped; a commit the group refuses for good (the partitions were revoked
+        while we waited) is dropped, and whoever owns them next re-delivers the batch, which
+        the idempotent upserts absorb. Either way the sink keeps running.
+        """
+        delay = 0.1
+        while True:
+            try:
+                self.consumer.commit(offsets=offsets, asynchronous=False)
+                return
+            except KafkaException as exc:
+                error = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
+                if error is None:
+                    raise
+                if not commit_retriable(error):
+                    metrics.COMMIT_FAILURES.labels("dropped").inc()
+                    log.warning("commit refused, batch will be re-delivered: %s", error)
+                    return
+                metrics.COMMIT_FAILURES.labels("retried").inc()
+                log.warning("commit failed, retrying in %.1fs: %s", delay, error)
+                if self.stopping.wait(delay):
+                    log.warning("stopping with a batch uncommitted; it will be re-delivered")
+                    return
+                delay = min(delay * 2, 5.0)
+
     def _insert(self, table: str, rows: list[list[object]], columns: list[str], b: Batch) -> None:
         self.client.insert(
             table,
@@ -428,6 +457,27 @@ class FunnelSink:
         cohorts = sorted({(r.account, r.campaign, send_hour(r)) for r in rows if r.has_send})
         if cohorts:
             self.client.command(RECOMPUTE_COHORTS, parameters={"cohorts": cohorts})
+
+
+_RETRIABLE_COMMIT_ERRORS = frozenset(
+    {
+        KafkaError._TRANSPORT,
+        KafkaError._ALL_BROKERS_DOWN,
+        KafkaError._WAIT_COORD,
+        KafkaError._TIMED_OUT,
+        KafkaError.COORDINATOR_NOT_AVAILABLE,
+        KafkaError.NOT_COORDINATOR,
+        KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+        KafkaError.REQUEST_TIMED_OUT,
+        KafkaError.NETWORK_EXCEPTION,
+    }
+)
+
+
+def commit_retriable(error: KafkaError) -> bool:
+    """Whether a failed offset commit may succeed if simply sent again (the member still owns
+    the partitions); fencing and rebalance errors are final for this batch."""
+    return error.retriable() or error.code() in _RETRIABLE_COMMIT_ERRORS
 
 
 def run_sink(settings: Settings) -> None:

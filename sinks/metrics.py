@@ -26,3 +26,9 @@ SKIPPED_INBOUND = Counter(
     "Unreadable inbound-SMS records skipped by the sink: the worker's attribution stage already "
     "wrote them to dead_letters, so the sink does not write a second letter.",
 )
+COMMIT_FAILURES = Counter(
+    "smsfunnel_sink_commit_failures_total",
+    "Offset commits that failed after the batch was written, by what the sink did: retried "
+    "(broker or coordinator away) or dropped (partitions revoked; the batch is re-delivered).",
+    ["action"],
+)

@@ -88,13 +88,16 @@ def wait_http(url: str, timeout: float, pipeline_check) -> None:  # type: ignore
             time.sleep(0.2)
 
 
-def start_pipeline(settings: Settings, kafka: str) -> Pipeline:
-    """Provision the topics, start the worker and the sink, and wait until the sink answers."""
+def start_pipeline(
+    settings: Settings, kafka: str, sink_env: dict[str, str] | None = None
+) -> Pipeline:
+    """Provision the topics, start the worker and the sink (with sink_env added to its
+    environment), and wait until the sink answers."""
     provision_topics(kafka, settings.partitions, settings.worker_id)
     env = settings_env(settings, kafka)
     logs = settings.state_dir / "logs"
     worker = spawn_service("worker", env, logs)
-    sink = spawn_service("sink", env, logs)
+    sink = spawn_service("sink", env | (sink_env or {}), logs)
     p = Pipeline(
         settings,
         kafka,

@@ -1,6 +1,13 @@
-"""Acknowledgement means durable (DESIGN.md, contract 5): with the broker stopped a postback
-gets 503; once the broker is back, the sender's retries end in one 2xx, and the conversion is
-counted exactly once in ClickHouse, whatever the refused attempts left behind."""
+"""Broker outages.
+
+Acknowledgement means durable (DESIGN.md, contract 5): with the broker stopped a postback gets
+503; once the broker is back, the sender's retries end in one 2xx, and the conversion is counted
+exactly once in ClickHouse, whatever the refused attempts left behind.
+
+The sink rides out an outage that starts between its ClickHouse insert and its offset commit
+(the moment CI once caught by chance, when the sink exited on the failed commit): it stays up,
+commits once the broker is back, and the totals equal ground truth.
+"""
 
 from __future__ import annotations
 
@@ -13,8 +20,12 @@ import httpx
 import pytest
 
 from infra.local_kafka import LocalKafka
+from producers.kafka_producer import EventProducer
 from producers.tracking_links import new_click_id, sign_token
+from producers.workload import generate_campaign
 from smsfunnel.processes import settings_env, spawn_service, stop_service
+from smsfunnel.report import campaign_summary
+from tests.ground_truth import expected_messages, expected_variants
 
 from .conftest import LINK_KEY, edge_settings, start_pipeline, stop_pipeline, wait_http
 
@@ -88,6 +99,75 @@ def test_postback_gets_503_while_kafka_is_down_and_counts_once_after(
     finally:
         if ingest is not None:
             stop_service(ingest)
+        if pipeline is not None:
+            stop_pipeline(pipeline)
+        broker.stop()
+
+
+def _sink_counter(url: str, name: str, label: str) -> float:
+    try:
+        text = httpx.get(url + "/metrics", timeout=5).text
+    except httpx.TransportError:  # the process is gone; the caller's alive() says so
+        return 0.0
+    for line in text.splitlines():
+        if line.startswith(f"{name}{{{label}}} "):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def test_sink_survives_broker_outage_between_insert_and_commit(
+    kafka_lib: Path, tmp_path: Path
+) -> None:
+    broker = LocalKafka(tmp_path / "kafka", heap="512m", lib=kafka_lib)
+    address = broker.start().address
+    settings = edge_settings(address, tmp_path / "state")
+    gate = tmp_path / "gate"
+    gate.mkdir()
+    account = "outage-sink"
+    workload = generate_campaign(300, seed=77, account=account)
+    pipeline = None
+    try:
+        # The sink stops right after its first ClickHouse insert, before committing.
+        pipeline = start_pipeline(
+            settings, address, {"SMSFUNNEL_FAILPOINT": f"sink.after_insert:1:pause={gate}"}
+        )
+        producer = EventProducer(address)
+        producer.send_many(workload.events)
+        producer.close()
+
+        deadline = time.monotonic() + 120
+        while not (gate / "sink.after_insert.reached").exists():
+            pipeline.alive()
+            assert time.monotonic() < deadline, "the sink never wrote a first batch"
+            time.sleep(0.05)
+
+        broker.stop()
+        (gate / "sink.after_insert.release").touch()
+        sink_url = f"http://127.0.0.1:{settings.sink_http_port}"
+        metric = "smsfunnel_sink_commit_failures_total"
+        deadline = time.monotonic() + 60
+        while _sink_counter(sink_url, metric, 'action="retried"') < 1:
+            pipeline.alive()  # before the fix the sink exited here with the commit's exception
+            assert time.monotonic() < deadline, "the commit never failed with the broker away"
+            time.sleep(0.1)
+
+        broker.start()
+        pipeline.drain(timeout=240)
+        pipeline.alive()
+
+        truth = expected_variants(expected_messages(workload.events))
+        summaries = {(s.campaign, s.variant): s for s in campaign_summary(pipeline.query, account)}
+        assert len(summaries) == len(truth)
+        for (_, campaign, variant), want in truth.items():
+            s = summaries[(campaign, variant)]
+            assert (s.sent, s.delivered, s.clicks, s.conversions, s.revenue) == (
+                want.sent,
+                want.delivered,
+                want.clicks,
+                want.conversions,
+                want.revenue,
+            )
+    finally:
         if pipeline is not None:
             stop_pipeline(pipeline)
         broker.stop()
