@@ -82,6 +82,13 @@ FUNNEL_ROWS = TopicSpec(
     "message_id",
     "versioned funnel rows emitted by the join (one current row per message)",
 )
+LATE_EVENTS = TopicSpec(
+    "smsfunnel.late-events",
+    "message_id",
+    "events not folded into a funnel row: after the message's window, after its state was "
+    "evicted, or orphans (no send ever came); see schemas/late_event.py",
+    retention_ms=30 * DAY_MS,
+)
 LINKS = TopicSpec(
     "smsfunnel.links",
     "link id",
@@ -113,6 +120,7 @@ SINK_INPUTS: tuple[TopicSpec, ...] = (
     ATTRIBUTION_CREDITS,
     MESSAGE_RESPONSES,
     DEAD_LETTERS,
+    LATE_EVENTS,
     INBOUND,  # kept as events too: opt-ins and opt-outs per period (subscriber growth)
 )
 ALL_TOPICS: tuple[TopicSpec, ...] = (
@@ -124,6 +132,7 @@ ALL_TOPICS: tuple[TopicSpec, ...] = (
     ATTRIBUTION_CREDITS,
     MESSAGE_RESPONSES,
     FUNNEL_ROWS,
+    LATE_EVENTS,
     LINKS,
     DEAD_LETTERS,
 )

@@ -9,6 +9,7 @@ Why a replay never counts twice: every write is an idempotent upsert by key.
     repeats a (key, version) already there, and queries read FINAL.
   - dead_letters: keyed by (stage, topic, partition, offset).
   - inbound_events: keyed by (account, event id): a repeated inbound SMS replaces itself.
+  - late_events: keyed by (account, event id) likewise.
   - funnel_hourly: recomputed from `funnel_rows FINAL` for each touched (account, campaign,
     send hour) cohort, so it is a function of the current rows, not of how often a row came.
 Each insert also carries an insert_deduplication_token naming the batch's offset ranges, which
@@ -34,10 +35,12 @@ from schemas.attribution_credit import ConversionCredits, MessageResponse
 from schemas.dead_letter import DeadLetter
 from schemas.events import InboundEvent, parse_event
 from schemas.funnel_row import FunnelRow
+from schemas.late_event import LateEvent
 from schemas.topics import (
     ATTRIBUTION_CREDITS,
     DEAD_LETTERS,
     INBOUND,
+    LATE_EVENTS,
     MESSAGE_RESPONSES,
     SINK_INPUTS,
 )
@@ -201,6 +204,35 @@ def inbound_columns(e: InboundEvent) -> list[object]:
     ]
 
 
+LATE_COLUMNS = [
+    "account",
+    "message_id",
+    "event_id",
+    "event_type",
+    "occurred_at",
+    "reason",
+    "campaign",
+    "horizon",
+    "watermark",
+    "payload",
+]
+
+
+def late_columns(e: LateEvent) -> list[object]:
+    return [
+        e.account,
+        e.message_id,
+        e.event_id,
+        e.event_type,
+        e.occurred_at,
+        e.reason.value,
+        e.campaign,
+        e.horizon,
+        e.watermark,
+        e.payload,
+    ]
+
+
 def credit_columns(c: ConversionCredits) -> list[object]:
     return [
         c.account,
@@ -259,6 +291,7 @@ class Batch:
     responses: dict[tuple[str, str, str, str], MessageResponse] = field(default_factory=dict)
     dead_letters: list[DeadLetter] = field(default_factory=list)
     inbound: dict[tuple[str, str], InboundEvent] = field(default_factory=dict)
+    late: dict[tuple[str, str], LateEvent] = field(default_factory=dict)
     offsets: dict[tuple[str, int], tuple[int, int]] = field(default_factory=dict)
     records: int = 0
     opened_at: float = field(default_factory=time.monotonic)
@@ -350,6 +383,9 @@ class FunnelSink:
                 batch.add_credits(ConversionCredits.from_json(payload))
             elif topic == MESSAGE_RESPONSES.name:
                 batch.add_response(MessageResponse.from_json(payload))
+            elif topic == LATE_EVENTS.name:
+                late = LateEvent.from_json(payload)
+                batch.late[(late.account, late.event_id)] = late
             elif topic == INBOUND.name:
                 try:
                     event = parse_event(payload)
@@ -397,6 +433,9 @@ class FunnelSink:
             if batch.inbound:
                 rows = [inbound_columns(e) for e in batch.inbound.values()]
                 self._insert("inbound_events", rows, INBOUND_COLUMNS, batch)
+            if batch.late:
+                rows = [late_columns(e) for e in batch.late.values()]
+                self._insert("late_events", rows, LATE_COLUMNS, batch)
         failpoint("sink.after_insert")
         # Only now, with ClickHouse's acknowledgement in hand, do the offsets move.
         self._commit(batch.commit_offsets())
@@ -406,12 +445,13 @@ class FunnelSink:
         metrics.FLUSH_SECONDS.observe(elapsed)
         log.info(
             "batch committed: %d records, %d rows, %d credit sets, %d responses, "
-            "%d dead letters in %.3fs",
+            "%d dead letters, %d late events in %.3fs",
             batch.records,
             len(batch.rows),
             len(batch.credits),
             len(batch.responses),
             len(batch.dead_letters),
+            len(batch.late),
             elapsed,
         )
 

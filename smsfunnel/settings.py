@@ -55,6 +55,21 @@ class Settings(BaseSettings):
         default=False, description="Credit deliveries as touches too (view-through attribution)."
     )
     half_life_hours: int = Field(default=168, ge=1, description="Time-decay model half-life.")
+    allowed_lateness_hours: float = Field(
+        default=72,
+        gt=0,
+        description="How far behind the newest event of its partition an event may arrive and "
+        "still be joined. A message's state is kept until the watermark passes its horizon "
+        "(send + two attribution windows) by this much; later events are written out as late. "
+        "72 h covers SMPP receipts of a 48-72 h validity period, Shopify's and affiliate "
+        "networks' retries (hours to a day) and a weekend-long outage upstream.",
+    )
+    closed_marker_days: float = Field(
+        default=30,
+        gt=0,
+        description="How long an evicted message leaves a ~100-byte marker, so that a later "
+        "event of it is called late (window_closed) rather than an orphan.",
+    )
     worker_id: str = Field(default="smsfunnel-worker", description="Faust app id = consumer group.")
     table_store: Literal["memory", "rocksdb"] = Field(
         default="memory",

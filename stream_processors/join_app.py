@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -35,13 +35,12 @@ from schemas.events import (
     MessageEventBase,
     MessageReference,
     ProviderReceiptEvent,
-    SendEvent,
     SubscriberConversionEvent,
     event_to_json,
     parse_event,
     subscriber_key,
 )
-from schemas.provider_ids import normalise, reference_key, spellings
+from schemas.provider_ids import normalise, reference_key
 from schemas.subscriber_activity import SubscriberSnapshot
 from schemas.topics import (
     ATTRIBUTION_CREDITS,
@@ -50,6 +49,7 @@ from schemas.topics import (
     DELIVERY_RECEIPTS,
     FUNNEL_ROWS,
     JOIN_INPUTS,
+    LATE_EVENTS,
     MESSAGE_REFERENCES,
     MESSAGE_RESPONSES,
     MESSAGE_STATE_TABLE,
@@ -60,13 +60,7 @@ from schemas.topics import (
 )
 from smsfunnel.settings import Settings
 from stream_processors import faust_commit_barrier, metrics
-from stream_processors.message_state import (
-    MessageState,
-    apply_event,
-    funnel_row,
-    state_key,
-    subscriber_snapshot,
-)
+from stream_processors.message_join import MessageJoin, changed_content
 from stream_processors.reference_state import (
     ReferenceState,
     apply_receipt,
@@ -138,12 +132,6 @@ def validate_subscriber_record(
     return item
 
 
-def changed_content(before: list[Any], after: list[Any]) -> list[Any]:
-    """The records of `after` whose content (all but the version) is not in `before`."""
-    old = {r.model_copy(update={"version": 0}).to_json() for r in before if r is not None}
-    return [r for r in after if r.model_copy(update={"version": 0}).to_json() not in old]
-
-
 def validate_resolver_record(
     topic: str, key: bytes | None, value: bytes | None
 ) -> MessageReference | ProviderReceiptEvent:
@@ -207,6 +195,7 @@ def create_app(settings: Settings, bootstrap: str | None = None) -> faust.App:
     credits_topic = app.topic(ATTRIBUTION_CREDITS.name, **raw)
     responses_topic = app.topic(MESSAGE_RESPONSES.name, **raw)
     dead_letter_topic = app.topic(DEAD_LETTERS.name, **raw)
+    late_topic = app.topic(LATE_EVENTS.name, **raw)
     states = app.Table(
         MESSAGE_STATE_TABLE,
         partitions=settings.partitions,
@@ -255,46 +244,33 @@ def create_app(settings: Settings, bootstrap: str | None = None) -> faust.App:
                 continue
             yield event.message, item
 
+    core = MessageJoin(
+        states,
+        lateness=timedelta(hours=settings.allowed_lateness_hours),
+        marker_retention=timedelta(days=settings.closed_marker_days),
+    )
+
+    @states.on_recover
+    async def rebuild_schedule() -> None:
+        core.rebuild()
+        log.info("eviction schedule rebuilt: %d entries", core.schedule.pending())
+
     @app.agent(inputs, concurrency=1)
     async def join(stream: faust.StreamT) -> None:
         validate = lambda m: validate_message_record(m.key, m.value)  # noqa: E731
-        async for _, parsed in accepted(stream, "join", validate):
-            key = state_key(parsed.account, parsed.message_id)
-            state = load(states, key, MessageState.from_bytes)
-            previous = subscriber_snapshot(state) if state is not None else None
-            state, changed = apply_event(state, parsed)
-            if changed:
-                states[key] = state.to_bytes()
-                metrics.EVENTS_JOINED.labels(parsed.event_type).inc()
-                lag = (datetime.now(UTC) - parsed.occurred_at).total_seconds()
-                metrics.EVENT_LAG_SECONDS.observe(max(lag, 0.0))
-            else:
-                metrics.DUPLICATE_EVENTS.labels(parsed.event_type).inc()
-            if isinstance(parsed, SendEvent):
-                # Re-key stage: every spelling of the send's provider ids, to the resolver, so
-                # receipts that name only a provider id find this message (even if they came
-                # first: the resolver holds them).
-                for provider_id in parsed.provider_message_ids:
-                    for spelling in spellings(provider_id):
-                        ref = MessageReference(
-                            account=parsed.account,
-                            provider=parsed.provider.lower(),
-                            spelling=spelling,
-                            provider_message_id=provider_id,
-                            message_id=parsed.message_id,
-                        )
-                        await references_topic.send(
-                            key=reference_key(ref.account, ref.provider, spelling),
-                            value=ref.to_json(),
-                        )
-            row = funnel_row(state)
-            await rows_topic.send(key=parsed.message_id.encode(), value=row.to_json())
-            metrics.FUNNEL_ROWS_EMITTED.inc()
-            # Re-key stage: what the subscriber did with this message, to the attribution
-            # stage (partitioned by subscriber); sent when its content changed, and on every
-            # repeat (a replay after a crash may have lost the earlier send).
-            snapshot = subscriber_snapshot(state)
-            if snapshot is not None and (not changed or changed_content([previous], [snapshot])):
+        async for message, parsed in accepted(stream, "join", validate):
+            out = core.process(message.partition, parsed, message.value)
+            for ref in out.references:
+                await references_topic.send(
+                    key=reference_key(ref.account, ref.provider, ref.spelling),
+                    value=ref.to_json(),
+                )
+            for row in out.rows:
+                await rows_topic.send(key=row.message_id.encode(), value=row.to_json())
+                metrics.FUNNEL_ROWS_EMITTED.inc()
+            for late in out.late:
+                await late_topic.send(key=late.message_id.encode(), value=late.to_json())
+            for snapshot in out.snapshots:
                 await activity_topic.send(
                     key=subscriber_key(snapshot.account, snapshot.recipient_hash),
                     value=snapshot.to_json(),

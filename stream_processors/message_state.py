@@ -15,12 +15,16 @@ Rules, from DOMAIN.md:
     clicks within 2 s of delivery.
   - conversions: one per order id (the earliest by event time, then event id); then one per
     (click id, conversion name). The rest are counted as discarded duplicates.
+  - horizon: once the send is known, events later than send time + two attribution windows
+    (a click at the end of the window, then a conversion a window after it) cannot count;
+    rows and snapshots are built from the in-horizon events only, and the others are reported
+    as late (`after_window`). Decided by event times alone, so arrival order cannot matter.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -44,6 +48,7 @@ from schemas.events import (
 )
 from schemas.funnel_row import FunnelRow
 from schemas.subscriber_activity import ConversionRecord, SubscriberSnapshot, TouchRecord
+from stream_processors.attribution import DEFAULT_WINDOW
 from stream_processors.click_classification import non_human_reason, request_flag
 
 
@@ -89,6 +94,9 @@ class MessageState:
     other_sends: set[str] = field(default_factory=set)  # ids of sends that lost the tie-break
     first_event_at: datetime | None = None
     last_event_at: datetime | None = None
+    # Bookkeeping, not part of the event set: the partition whose changelog holds this state,
+    # so the eviction schedule can be rebuilt from the table after a restart.
+    partition: int = -1
 
     @property
     def seen(self) -> set[str]:
@@ -129,6 +137,7 @@ class MessageState:
                 },
                 "first": _iso(self.first_event_at),
                 "last": _iso(self.last_event_at),
+                "p": self.partition,
             }
         )
 
@@ -154,6 +163,7 @@ class MessageState:
             },
             first_event_at=_dt(d["first"]),
             last_event_at=_dt(d["last"]),
+            partition=d.get("p", -1),
         )
 
 
@@ -288,7 +298,84 @@ def local_send_time(sent_at: datetime, zone: str) -> tuple[int, int]:
     return local.hour, local.isoweekday()
 
 
+# ---- the message's horizon ----------------------------------------------------------------
+
+
+def message_window(send: SendEvent | None) -> timedelta:
+    """The campaign's attribution window (a 24 h flash sale sets it on its sends)."""
+    hours = send.attribution_window_hours if send else None
+    return timedelta(hours=hours) if hours else DEFAULT_WINDOW
+
+
+def horizon(state: MessageState) -> datetime | None:
+    """The last event time that can still count for this message; None before the send."""
+    if state.send is None:
+        return None
+    return state.send.occurred_at + 2 * message_window(state.send)
+
+
+def hold_until(state: MessageState) -> datetime:
+    """Event time up to which the state is worth holding: the horizon, or for a message whose
+    send never came (an orphan so far) its first event plus the default horizon."""
+    end = horizon(state)
+    if end is not None:
+        return end
+    assert state.first_event_at is not None
+    return state.first_event_at + 2 * DEFAULT_WINDOW
+
+
+def hold_until_from_bytes(raw: bytes) -> tuple[int, datetime]:
+    """(partition, hold_until) of a stored state without building it: the schedule rebuild
+    after a restart reads every state, and full validation of each send would dominate."""
+    d = orjson.loads(raw)
+    send = d["send"]
+    if send:
+        hours = send.get("attribution_window_hours")
+        window = timedelta(hours=hours) if hours else DEFAULT_WINDOW
+        return d.get("p", -1), datetime.fromisoformat(send["occurred_at"]) + 2 * window
+    return d.get("p", -1), datetime.fromisoformat(d["first"]) + 2 * DEFAULT_WINDOW
+
+
+def timed_events(state: MessageState) -> list[tuple[str, str, datetime]]:
+    """(event id, event type, time) of every distinct event but the sends."""
+    out = [(k, "delivery_receipt", r.occurred_at) for k, r in state.receipts.items()]
+    out += [(k, "click", c.occurred_at) for k, c in state.clicks.items()]
+    out += [(k, "landing", t) for k, t in state.landings.items()]
+    out += [(k, "engagement", t) for k, t in state.engagements.items()]
+    out += [(k, "conversion", c.occurred_at) for k, c in state.conversions.items()]
+    return sorted(out, key=lambda e: (e[2], e[0]))
+
+
+def beyond_horizon(state: MessageState) -> list[tuple[str, str, datetime]]:
+    end = horizon(state)
+    return [] if end is None else [e for e in timed_events(state) if e[2] > end]
+
+
+def within_horizon(state: MessageState) -> MessageState:
+    """The state without the events past its horizon (itself when there are none)."""
+    end = horizon(state)
+    if end is None or state.last_event_at is None or state.last_event_at <= end:
+        return state
+    assert state.send is not None
+    times = [state.send.occurred_at] + [t for _, _, t in timed_events(state) if t <= end]
+    return MessageState(
+        account=state.account,
+        message_id=state.message_id,
+        send=state.send,
+        receipts={k: r for k, r in state.receipts.items() if r.occurred_at <= end},
+        clicks={k: c for k, c in state.clicks.items() if c.occurred_at <= end},
+        landings={k: t for k, t in state.landings.items() if t <= end},
+        engagements={k: t for k, t in state.engagements.items() if t <= end},
+        conversions={k: c for k, c in state.conversions.items() if c.occurred_at <= end},
+        other_sends=state.other_sends,
+        first_event_at=min(times),
+        last_event_at=max(times),
+    )
+
+
 def funnel_row(state: MessageState) -> FunnelRow:
+    version = len(state.seen)  # grows with every distinct event, counted or not
+    state = within_horizon(state)
     send = state.send
     assert state.first_event_at is not None and state.last_event_at is not None
     receipt = message_receipt(state)
@@ -301,7 +388,7 @@ def funnel_row(state: MessageState) -> FunnelRow:
     return FunnelRow(
         account=state.account,
         message_id=state.message_id,
-        version=len(state.seen),
+        version=version,
         has_send=send is not None,
         campaign=send.campaign if send else "",
         variant=send.variant if send else "",
@@ -338,9 +425,12 @@ def funnel_row(state: MessageState) -> FunnelRow:
 def subscriber_snapshot(state: MessageState) -> SubscriberSnapshot | None:
     """What the attribution stage needs of this message, re-keyed by subscriber. None until
     the send (which names the subscriber) is known."""
-    send = state.send
-    if send is None:
+    if state.send is None:
         return None
+    version = len(state.seen)
+    state = within_horizon(state)
+    send = state.send
+    assert send is not None
     window = send.attribution_window_hours
     touches = [
         TouchRecord(kind="click", touch_id=k, occurred_at=c.occurred_at, click_id=c.click_id)
@@ -357,7 +447,7 @@ def subscriber_snapshot(state: MessageState) -> SubscriberSnapshot | None:
         account=state.account,
         recipient_hash=send.recipient_hash,
         message_id=state.message_id,
-        version=len(state.seen),
+        version=version,
         campaign=send.campaign,
         sender=send.sender,
         sent_at=send.occurred_at,

@@ -48,3 +48,25 @@ STALL_REPLAYS = Counter(
     "Stalled input partitions sought back to their committed offset to re-read the records "
     "Faust never acked (replays are dropped as repeats).",
 )
+LATE_EVENTS = Counter(
+    "smsfunnel_join_late_events_total",
+    "Events written to the late-events topic instead of a funnel row, by reason: after_window "
+    "(past the message's horizon), window_closed (arrived after its state was evicted), "
+    "orphan (no send came within a horizon).",
+    ["reason"],
+)
+STATES_EVICTED = Counter(
+    "smsfunnel_join_states_evicted_total",
+    "Per-message states evicted once the watermark passed their hold time plus the allowed "
+    "lateness (message, orphan), and closed markers forgotten later (marker).",
+    ["kind"],
+)
+WATERMARK = Gauge(
+    "smsfunnel_join_watermark_timestamp_seconds",
+    "Event-time watermark of each join input partition (newest event time seen).",
+    ["partition"],
+)
+EVICTION_SCHEDULED = Gauge(
+    "smsfunnel_join_eviction_schedule_entries",
+    "Entries in the in-memory eviction schedule (about one per open message or marker).",
+)

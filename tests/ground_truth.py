@@ -133,6 +133,10 @@ def expected_messages(events: list[EventBase]) -> dict[tuple[str, str], Expected
         evs = sorted(distinct.values(), key=lambda e: (e.occurred_at, e.event_id))
         sends = [e for e in evs if isinstance(e, SendEvent)]
         send = sends[0] if sends else None
+        distinct_events = len(evs)
+        if send is not None:  # past send + two windows nothing counts (DOMAIN/DESIGN: horizon)
+            last = send.occurred_at + 2 * timedelta(hours=send.attribution_window_hours or 168)
+            evs = [e for e in evs if isinstance(e, SendEvent) or e.occurred_at <= last]
         receipts = [e for e in evs if isinstance(e, DeliveryReceiptEvent)]
         status, cause, status_at = delivery_status(receipts, send.parts if send else 1)
         delivered_at = status_at if status == "delivered" else None
@@ -146,7 +150,7 @@ def expected_messages(events: list[EventBase]) -> dict[tuple[str, str], Expected
         out[key] = ExpectedMessage(
             account=key[0],
             message_id=key[1],
-            distinct_events=len(evs),
+            distinct_events=distinct_events,
             has_send=send is not None,
             campaign=send.campaign if send else "",
             variant=send.variant if send else "",

@@ -452,6 +452,39 @@ WHERE NOT has_send
 COMMENT 'Orphans: messages with receipts, clicks or conversions but no send event (yet). Kept, never dropped; they join their funnel the moment the send arrives, and are not attributed until then.'
 """
 
+LATE_EVENTS = f"""
+CREATE TABLE IF NOT EXISTS late_events (
+    account LowCardinality(String),
+    message_id String,
+    event_id String,
+    event_type LowCardinality(String),
+    occurred_at {TS},
+    reason LowCardinality(String) COMMENT 'after_window, window_closed or orphan (schemas/late_event.py)',
+    campaign LowCardinality(String) COMMENT 'empty when the send is unknown or already evicted',
+    horizon Nullable({TS}) COMMENT 'the message horizon (send + two windows) when known',
+    watermark Nullable({TS}) COMMENT 'the partition watermark when the decision was taken',
+    payload String COMMENT 'the event as received, when the join still had it'
+)
+ENGINE = ReplacingMergeTree
+ORDER BY (account, event_id)
+SETTINGS {DEDUP}
+COMMENT 'Events the join did not count in a funnel row, and why. Never dropped silently.'
+"""
+
+LATE_EVENT_SUMMARY = """
+CREATE OR REPLACE VIEW late_event_summary (
+    account LowCardinality(String),
+    reason LowCardinality(String),
+    event_type LowCardinality(String),
+    day Date COMMENT 'event day (UTC)',
+    events UInt64
+) AS
+SELECT account, reason, event_type, toDate(occurred_at) AS day, count() AS events
+FROM late_events FINAL
+GROUP BY account, reason, event_type, day
+COMMENT 'Late and orphan events per reason, type and event day.'
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
@@ -712,5 +745,11 @@ MIGRATIONS: tuple[Migration, ...] = (
         "orphan messages",
         up=(ORPHAN_MESSAGES,),
         down=("DROP VIEW IF EXISTS orphan_messages",),
+    ),
+    Migration(
+        10,
+        "late and orphan events",
+        up=(LATE_EVENTS, LATE_EVENT_SUMMARY),
+        down=("DROP VIEW IF EXISTS late_event_summary", "DROP TABLE IF EXISTS late_events"),
     ),
 )

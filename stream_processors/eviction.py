@@ -1,0 +1,122 @@
+"""When the join may forget a message: event-time watermarks and the eviction schedule. Pure.
+
+Invariant: a message's state is evicted only when the watermark of its partition has passed
+its hold time (message_state.hold_until: the horizon, send + two windows) by more than the
+allowed lateness. So every event whose time is inside the horizon and that arrives no more
+than the allowed lateness behind the newest event of its partition still finds the state; one
+that comes later finds a closed marker and is written out as late (`window_closed`), never
+folded and never silently dropped. The marker keeps the horizon, so an event past it is still
+called `after_window` (and one of an orphan still `orphan`), as it would have been had the state
+not been evicted yet: the late table, like the rows, does not depend on arrival order within
+the allowed lateness. The marker is forgotten after `marker_retention`; an event
+after that is held as an orphan (no send) and written out when that state is evicted.
+
+Watermark of a partition = the newest event time seen on it (all join inputs of one partition
+number share it), never ahead of the wall clock by more than MAX_FUTURE_SKEW, so one event
+stamped in the year 2099 cannot evict everything. It only moves forward. A partition that
+receives no events keeps its state: eviction is driven by event time alone.
+"""
+
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import orjson
+
+MAX_FUTURE_SKEW = timedelta(minutes=5)
+WATERMARK_KEY_PREFIX = b"\x00watermark\x1f"  # table key of a partition's persisted watermark
+
+
+@dataclass
+class PartitionClock:
+    watermark: datetime | None = None
+    persisted: datetime | None = None  # what the table last stored
+
+    def observe(self, event_time: datetime, now: datetime) -> bool:
+        """Advance with an event; True when the watermark moved."""
+        t = min(event_time, now + MAX_FUTURE_SKEW)
+        if self.watermark is None or t > self.watermark:
+            self.watermark = t
+            return True
+        return False
+
+    def should_persist(self, every: timedelta = timedelta(minutes=1)) -> bool:
+        """Persisting each step would double the changelog writes; a restored watermark that is
+        up to `every` behind only delays eviction, never makes it early."""
+        if self.watermark is None:
+            return False
+        return self.persisted is None or self.watermark - self.persisted >= every
+
+
+def watermark_key(partition: int) -> bytes:
+    return WATERMARK_KEY_PREFIX + str(partition).encode()
+
+
+@dataclass(frozen=True)
+class ClosedMarker:
+    """What is left of an evicted message: enough to call a later event late, not orphan."""
+
+    hold_until: datetime  # the horizon, unless an orphan
+    forget_after: datetime  # watermark after which the marker itself goes
+    orphan: bool
+    partition: int
+    campaign: str = ""
+
+    def to_bytes(self) -> bytes:
+        return orjson.dumps(
+            {
+                "closed": self.hold_until.isoformat(),
+                "forget": self.forget_after.isoformat(),
+                "orphan": self.orphan,
+                "p": self.partition,
+                "c": self.campaign,
+            }
+        )
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> ClosedMarker:
+        d = orjson.loads(raw)
+        return cls(
+            datetime.fromisoformat(d["closed"]),
+            datetime.fromisoformat(d["forget"]),
+            d["orphan"],
+            d["p"],
+            d.get("c", ""),
+        )
+
+
+def is_marker(raw: bytes) -> bool:
+    return raw.startswith(b'{"closed":')
+
+
+def due(hold_until: datetime, lateness: timedelta) -> datetime:
+    """Watermark beyond which a state held until `hold_until` is evicted."""
+    return hold_until + lateness
+
+
+@dataclass
+class EvictionSchedule:
+    """Per partition, a heap of (due watermark, key). An entry is a reminder, not a verdict:
+    the state is read again when it comes due (a later send or a moved horizon re-schedules
+    it), so stale and repeated entries are harmless. In memory only; rebuilt from the table
+    after every recovery."""
+
+    heaps: dict[int, list[tuple[datetime, bytes]]] = field(default_factory=dict)
+
+    def schedule(self, partition: int, at: datetime, key: bytes) -> None:
+        heapq.heappush(self.heaps.setdefault(partition, []), (at, key))
+
+    def pop_due(self, partition: int, watermark: datetime) -> list[bytes]:
+        heap = self.heaps.get(partition)
+        out: list[bytes] = []
+        while heap and heap[0][0] < watermark:
+            out.append(heapq.heappop(heap)[1])
+        return out
+
+    def pending(self) -> int:
+        return sum(len(h) for h in self.heaps.values())
+
+    def clear(self) -> None:
+        self.heaps.clear()

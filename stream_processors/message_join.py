@@ -1,0 +1,254 @@
+"""The per-message join of one worker, as pure logic over a key-value table.
+
+The Faust agent (join_app.py) hands every accepted event to `MessageJoin.process` and sends
+what it returns; the table is the Faust table (a mapping whose writes Faust puts on the
+changelog of the current event's partition), or a dict in the tests. No Kafka here.
+
+Per event: fold it into its message's state (message_state.py), emit the row, the provider-id
+references of a send, the subscriber snapshot when it changed, and late records; then advance
+the partition's watermark and evict what came due (eviction.py states the invariant).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, MutableMapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from schemas.events import MessageEventBase, MessageReference, SendEvent
+from schemas.funnel_row import FunnelRow
+from schemas.late_event import LateEvent, LateReason
+from schemas.provider_ids import spellings
+from schemas.subscriber_activity import SubscriberSnapshot
+from stream_processors import metrics
+from stream_processors.eviction import (
+    WATERMARK_KEY_PREFIX,
+    ClosedMarker,
+    EvictionSchedule,
+    PartitionClock,
+    due,
+    is_marker,
+    watermark_key,
+)
+from stream_processors.message_state import (
+    MessageState,
+    apply_event,
+    beyond_horizon,
+    funnel_row,
+    hold_until,
+    hold_until_from_bytes,
+    horizon,
+    state_key,
+    subscriber_snapshot,
+    timed_events,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class JoinOutput:
+    rows: list[FunnelRow] = field(default_factory=list)
+    references: list[MessageReference] = field(default_factory=list)
+    snapshots: list[SubscriberSnapshot] = field(default_factory=list)
+    late: list[LateEvent] = field(default_factory=list)
+
+
+def changed_content(before: list, after: list) -> list:  # type: ignore[type-arg]
+    """The records of `after` whose content (all but the version) is not in `before`."""
+    old = {r.model_copy(update={"version": 0}).to_json() for r in before if r is not None}
+    return [r for r in after if r.model_copy(update={"version": 0}).to_json() not in old]
+
+
+def _late(
+    state: MessageState,
+    event: tuple[str, str, datetime],
+    reason: LateReason,
+    watermark: datetime | None,
+    payload: str = "",
+) -> LateEvent:
+    event_id, event_type, occurred_at = event
+    return LateEvent(
+        account=state.account,
+        message_id=state.message_id,
+        event_id=event_id,
+        event_type=event_type,
+        occurred_at=occurred_at,
+        reason=reason,
+        campaign=state.send.campaign if state.send and reason is LateReason.AFTER_WINDOW else "",
+        horizon=horizon(state) if reason is LateReason.AFTER_WINDOW else None,
+        watermark=watermark,
+        payload=payload,
+    )
+
+
+class MessageJoin:
+    def __init__(
+        self,
+        table: MutableMapping[bytes, bytes],
+        lateness: timedelta,
+        marker_retention: timedelta,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.table = table
+        self.lateness = lateness
+        self.marker_retention = marker_retention
+        self.now = clock
+        self.clocks: dict[int, PartitionClock] = {}
+        self.schedule = EvictionSchedule()
+
+    def rebuild(self) -> None:
+        """The schedule lives in memory: after every recovery (start, rebalance) it is rebuilt
+        from the states the table now holds, and the watermarks from their persisted values
+        (a clock already ahead in memory keeps its value)."""
+        self.schedule.clear()
+        for key, raw in self.table.items():
+            if key.startswith(WATERMARK_KEY_PREFIX):
+                partition = int(key[len(WATERMARK_KEY_PREFIX) :])
+                stored = datetime.fromisoformat(raw.decode())
+                clock = self.clocks.setdefault(partition, PartitionClock())
+                if clock.watermark is None or stored > clock.watermark:
+                    clock.watermark = clock.persisted = stored
+            elif is_marker(raw):
+                marker = ClosedMarker.from_bytes(raw)
+                self.schedule.schedule(marker.partition, marker.forget_after, key)
+            else:
+                partition, hold = hold_until_from_bytes(raw)
+                self.schedule.schedule(partition, due(hold, self.lateness), key)
+        metrics.EVICTION_SCHEDULED.set(self.schedule.pending())
+
+    def watermark(self, partition: int) -> datetime | None:
+        clock = self.clocks.get(partition)
+        return clock.watermark if clock else None
+
+    def process(self, partition: int, event: MessageEventBase, payload: bytes) -> JoinOutput:
+        out = JoinOutput()
+        key = state_key(event.account, event.message_id)
+        stored = self.table.get(key)
+        if stored is not None and is_marker(stored):
+            out.late.append(self._after_eviction(partition, event, payload, stored))
+        else:
+            self._fold(partition, key, stored, event, out)
+        self._advance(partition, event.occurred_at, out)
+        for late in out.late:
+            metrics.LATE_EVENTS.labels(late.reason.value).inc()
+        return out
+
+    def _after_eviction(
+        self, partition: int, event: MessageEventBase, payload: bytes, stored: bytes
+    ) -> LateEvent:
+        """An event of an evicted message. Classified as it would have been had the state still
+        been there: past the horizon -> after_window; of an orphan -> orphan; otherwise it came
+        later than the allowed lateness -> window_closed (the only arrival-dependent case)."""
+        marker = ClosedMarker.from_bytes(stored)
+        is_send = isinstance(event, SendEvent)
+        if not marker.orphan and not is_send and event.occurred_at > marker.hold_until:
+            reason, watermark, kept = LateReason.AFTER_WINDOW, None, ""
+        elif marker.orphan and not is_send:
+            reason, watermark, kept = LateReason.ORPHAN, self.watermark(partition), ""
+        else:
+            reason = LateReason.WINDOW_CLOSED
+            watermark, kept = self.watermark(partition), payload.decode("utf-8", "replace")
+        return LateEvent(
+            account=event.account,
+            message_id=event.message_id,
+            event_id=event.event_id,
+            event_type=event.event_type,
+            occurred_at=event.occurred_at,
+            reason=reason,
+            campaign=marker.campaign if reason is LateReason.AFTER_WINDOW else "",
+            horizon=None if marker.orphan else marker.hold_until,
+            watermark=watermark,
+            payload=kept,
+        )
+
+    def _fold(
+        self,
+        partition: int,
+        key: bytes,
+        stored: bytes | None,
+        event: MessageEventBase,
+        out: JoinOutput,
+    ) -> None:
+        state = MessageState.from_bytes(stored) if stored is not None else None
+        previous = subscriber_snapshot(state) if state is not None else None
+        state, changed = apply_event(state, event)
+        if changed:
+            state.partition = partition
+            self.table[key] = state.to_bytes()
+            self.schedule.schedule(partition, due(hold_until(state), self.lateness), key)
+            metrics.EVENTS_JOINED.labels(event.event_type).inc()
+            lag = (self.now() - event.occurred_at).total_seconds()
+            metrics.EVENT_LAG_SECONDS.observe(max(lag, 0.0))
+        else:
+            metrics.DUPLICATE_EVENTS.labels(event.event_type).inc()
+        if isinstance(event, SendEvent):
+            # Re-key stage: every spelling of the send's provider ids, to the resolver, so
+            # receipts that name only a provider id find this message (even if they came
+            # first: the resolver holds them).
+            for provider_id in event.provider_message_ids:
+                for spelling in spellings(provider_id):
+                    out.references.append(
+                        MessageReference(
+                            account=event.account,
+                            provider=event.provider.lower(),
+                            spelling=spelling,
+                            provider_message_id=provider_id,
+                            message_id=event.message_id,
+                        )
+                    )
+        out.rows.append(funnel_row(state))
+        # Events past the horizon are not counted; say so whenever one arrives or the send
+        # that sets the horizon does (repeats too: the late table is keyed by event id).
+        beyond = beyond_horizon(state)
+        if beyond and (isinstance(event, SendEvent) or event.event_id in {b[0] for b in beyond}):
+            out.late += [_late(state, b, LateReason.AFTER_WINDOW, None) for b in beyond]
+        # Re-key stage: what the subscriber did with this message, to the attribution stage;
+        # sent when its content changed, and on every repeat (a replay after a crash may have
+        # lost the earlier send).
+        snapshot = subscriber_snapshot(state)
+        if snapshot is not None and (not changed or changed_content([previous], [snapshot])):
+            out.snapshots.append(snapshot)
+
+    def _advance(self, partition: int, event_time: datetime, out: JoinOutput) -> None:
+        clock = self.clocks.setdefault(partition, PartitionClock())
+        if not clock.observe(event_time, self.now()):
+            return
+        assert clock.watermark is not None
+        metrics.WATERMARK.labels(str(partition)).set(clock.watermark.timestamp())
+        if clock.should_persist():
+            self.table[watermark_key(partition)] = clock.watermark.isoformat().encode()
+            clock.persisted = clock.watermark
+        for key in self.schedule.pop_due(partition, clock.watermark):
+            self._evict(partition, key, clock.watermark, out)
+        metrics.EVICTION_SCHEDULED.set(self.schedule.pending())
+
+    def _evict(self, partition: int, key: bytes, watermark: datetime, out: JoinOutput) -> None:
+        """Runs while an event of `partition` is processed: Faust writes a table change to the
+        current event's partition, which is the state's own (its events share the key)."""
+        stored = self.table.get(key)
+        if stored is None:
+            return
+        if is_marker(stored):
+            marker = ClosedMarker.from_bytes(stored)
+            if watermark > marker.forget_after:
+                del self.table[key]
+                metrics.STATES_EVICTED.labels("marker").inc()
+            else:
+                self.schedule.schedule(partition, marker.forget_after, key)
+            return
+        state = MessageState.from_bytes(stored)
+        hold = hold_until(state)
+        if not watermark > due(hold, self.lateness):  # a send came and moved the horizon
+            self.schedule.schedule(partition, due(hold, self.lateness), key)
+            return
+        orphan = state.send is None
+        if orphan:  # held a whole horizon and no send came: its events are written out
+            out.late += [_late(state, e, LateReason.ORPHAN, watermark) for e in timed_events(state)]
+        forget = due(hold, self.lateness) + self.marker_retention
+        campaign = state.send.campaign if state.send else ""
+        marker = ClosedMarker(hold, forget, orphan, partition, campaign)
+        self.table[key] = marker.to_bytes()
+        self.schedule.schedule(partition, forget, key)
+        metrics.STATES_EVICTED.labels("orphan" if orphan else "message").inc()
