@@ -314,14 +314,21 @@ def horizon(state: MessageState) -> datetime | None:
     return state.send.occurred_at + 2 * message_window(state.send)
 
 
+# A message's events happen after its send; the grace allows for clocks that disagree (SMPP
+# receipt dates have minute resolution) when deciding that a send can no longer come.
+ORPHAN_GRACE = timedelta(hours=1)
+
+
 def hold_until(state: MessageState) -> datetime:
-    """Event time up to which the state is worth holding: the horizon, or for a message whose
-    send never came (an orphan so far) its first event plus the default horizon."""
+    """Event time up to which the state is worth holding: the horizon; for a message whose send
+    has not come (an orphan so far), its first event plus ORPHAN_GRACE - a send stamped later
+    than that is not this message's send, and one arriving after the allowed lateness is late
+    either way."""
     end = horizon(state)
     if end is not None:
         return end
     assert state.first_event_at is not None
-    return state.first_event_at + 2 * DEFAULT_WINDOW
+    return state.first_event_at + ORPHAN_GRACE
 
 
 def hold_until_from_bytes(raw: bytes) -> tuple[int, datetime]:
@@ -333,7 +340,7 @@ def hold_until_from_bytes(raw: bytes) -> tuple[int, datetime]:
         hours = send.get("attribution_window_hours")
         window = timedelta(hours=hours) if hours else DEFAULT_WINDOW
         return d.get("p", -1), datetime.fromisoformat(send["occurred_at"]) + 2 * window
-    return d.get("p", -1), datetime.fromisoformat(d["first"]) + 2 * DEFAULT_WINDOW
+    return d.get("p", -1), datetime.fromisoformat(d["first"]) + ORPHAN_GRACE
 
 
 def timed_events(state: MessageState) -> list[tuple[str, str, datetime]]:

@@ -118,9 +118,9 @@ def test_events_past_the_horizon_do_not_count_whichever_comes_first() -> None:
     assert funnel_row(fold(events)).clicks == 1
 
 
-def test_hold_until_of_an_orphan_is_its_first_event_plus_the_default_horizon() -> None:
+def test_hold_until_of_an_orphan_is_its_first_event_plus_an_hour() -> None:
     state = fold([click("c1", T0 + DAY), click("c2", T0)])
-    assert hold_until(state) == T0 + 14 * DAY
+    assert hold_until(state) == T0 + HOUR
 
 
 def test_hold_until_read_from_stored_bytes_matches_the_state() -> None:
@@ -290,10 +290,10 @@ def test_orphans_are_written_out_when_evicted_and_not_before() -> None:
     join = new_join()
     out = join.process(0, click("c1", T0, "ghost"), b"{}")
     assert out.late == []
-    # the partition's clock passes the orphan's hold (T0 + 14 d) plus lateness (3 d)
-    out = join.process(0, click("c2", T0 + 17 * DAY, "other"), b"{}")
-    assert out.late == []  # exactly at the due time: not yet
-    out = join.process(0, click("c3", T0 + 17 * DAY + dt.timedelta(seconds=1), "other"), b"{}")
+    # the partition's clock passes the orphan's hold (T0 + 1 h) plus lateness (72 h)
+    out = join.process(0, click("c2", T0 + 73 * HOUR, "other"), b"{}")
+    assert [i.event_id for i in out.late] == []  # exactly at the due time: not yet
+    out = join.process(0, click("c3", T0 + 73 * HOUR + dt.timedelta(seconds=1), "other"), b"{}")
     assert [(i.event_id, i.reason) for i in out.late] == [("c1", LateReason.ORPHAN)]
     assert is_marker(join.table[b"acme\x1fghost"])
 
