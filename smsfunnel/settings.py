@@ -84,6 +84,13 @@ class Settings(BaseSettings):
         description="Seconds before a dead worker's partitions move to the others (Faust's "
         "default of 60 s stalls every crash recovery for a minute).",
     )
+    worker_stall_check_seconds: float = Field(
+        default=15.0,
+        gt=0,
+        description="How often the worker looks for input partitions that have records waiting "
+        "but made no progress since the last look (a Faust fault); those are re-read from "
+        "their committed offset.",
+    )
     worker_metrics_port: int = Field(default=9101, description="Prometheus /metrics of the worker.")
     sink_group: str = Field(default="smsfunnel-sink")
     sink_http_port: int = Field(

@@ -1,5 +1,7 @@
 """A commit barrier for Faust's at-least-once mode: source offsets are committed only after every
-table changelog record written before the commit is acknowledged by the broker.
+table changelog record written before the commit is acknowledged by the broker. Also the other
+workarounds of Faust's commit path: deduplicated acked offsets (`install`) and the watch for
+partitions that stop progressing (`ProgressWatch`).
 
 Faust commits like this: `await producer.flush()`, then commit the acked source offsets. Table
 writes (`table[key] = value`) reach Kafka through `ProducerBuffer` (`send_soon`), and its
@@ -24,9 +26,12 @@ safety paragraph for the measured runs.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Collection
 from typing import Any
 
+from faust.transport.consumer import Consumer
 from faust.transport.producer import ProducerBuffer
+from faust.types import TP
 
 _UNSENT = "_smsfunnel_unsent"
 _FAILED = "_smsfunnel_failed"
@@ -64,8 +69,36 @@ def install() -> None:
             # a changelog record the broker refused: no commit may pass it
             raise failed.pop(0)
 
+    original_new_offset = Consumer._new_offset
+
+    def new_offset(self: Consumer, tp: TP) -> int | None:
+        """The offset to commit for `tp`, or None. Faust's rule with three faults removed:
+        - its acked list can hold an offset twice (seen after every graceful restart on the
+          partitions of a topic the worker both writes and reads: [10, 11, 11, 12, 12, ...]);
+          its run of consecutive offsets then ends at the first repeat, and the partition
+          commits one offset per commit interval. Offsets are a set here.
+        - it lets one missing offset through: `_committed_offset` is the next offset to read,
+          yet its gap test is `min(acked) - committed > 1`, so with the record at `committed`
+          never acked it commits past it (and skips the test when committed is 0).
+        - it fills jumps in the read offsets (`_add_gap`) as if acked. On these topics
+          (never compacted, never transactional) offsets are contiguous: a jump means records
+          Faust fetched and dropped (`getmany` skips partitions it does not count as active),
+          not records that do not exist. Committing over them would lose them.
+        A partition held back by a missing offset is re-read by ProgressWatch."""
+        acked = self._acked.get(tp)
+        if not acked:
+            return None
+        committed = self._committed_offset.get(tp)
+        self._gap.pop(tp, None)
+        acked[:] = sorted({o for o in acked if committed is None or o >= committed})
+        if not acked or (committed is not None and acked[0] > committed):
+            return None
+        result: int | None = original_new_offset(self, tp)
+        return result
+
     ProducerBuffer.put = put  # type: ignore[method-assign]
     ProducerBuffer.flush = flush  # type: ignore[method-assign]
+    Consumer._new_offset = new_offset  # type: ignore[method-assign]
     _installed = True
 
 
@@ -94,3 +127,61 @@ def stalled_partitions(consumer: Any) -> list[dict[str, Any]]:
                 }
             )
     return stalled
+
+
+class ProgressWatch:
+    """Finds input partitions that have records waiting but make no progress at all.
+
+    Seen here after a graceful worker restart (tests/e2e/test_event_time.py, about one run in
+    two before this watch): the new worker processes most partitions, but on one or two the
+    committed offset stays below the end offset and nothing is read or committed any more,
+    with no error and the agents idle (py-spy: all threads in select). Faust drops fetched
+    records of a partition it does not count as active at that moment (`Consumer.getmany`),
+    and aiokafka's position has already moved past them; nothing seeks back until the next
+    rebalance. Same family as faust-streaming#166/#175/#640 (partitions that silently stop).
+
+    A partition is stuck when, on two checks in a row, its end offset is beyond its committed
+    offset, the committed offset did not move, and either nothing was read either or the
+    records right after the committed offset were never acked while later ones were (the gap
+    that `stalled_partitions` reports: Faust commits only a run that starts at the committed
+    offset, so such a gap freezes the partition however much else is processed).
+
+    The remedy is a seek to the committed offset (Faust's own `seek` also resets its read
+    offset): the records are read again, repeats are dropped by the idempotent stages, nothing
+    is skipped.
+    """
+
+    def __init__(self, topics: Collection[str]) -> None:
+        self.topics = set(topics)
+        self.previous: dict[TP, tuple[int | None, int | None]] = {}
+
+    def stuck(self, consumer: Any) -> list[tuple[TP, int, dict[str, Any]]]:
+        committed_by_tp = getattr(consumer, "_committed_offset", {})
+        read_by_tp = getattr(consumer, "_read_offset", {})
+        acked_by_tp = getattr(consumer, "_acked", {})
+        now: dict[TP, tuple[int | None, int | None]] = {}
+        out = []
+        for tp in consumer.assignment():
+            if tp.topic not in self.topics:
+                continue
+            committed, read = committed_by_tp.get(tp), read_by_tp.get(tp)
+            now[tp] = (committed, read)
+            end = consumer.highwater(tp)
+            if committed is None or end is None or end <= committed:
+                continue
+            before = self.previous.get(tp)
+            if before is None or before[0] != committed:
+                continue
+            acked = acked_by_tp.get(tp)
+            gap = bool(acked) and min(acked) - committed > 1
+            if before[1] == read or gap:
+                detail = {
+                    "topic": tp.topic,
+                    "partition": tp.partition,
+                    "committed": committed,
+                    "read_offset": read,
+                    "end_offset": end,
+                }
+                out.append((tp, committed, detail))
+        self.previous = now
+        return out

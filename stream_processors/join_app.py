@@ -26,7 +26,6 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 import faust
-from faust.types import TP
 from pydantic import ValidationError
 
 from schemas.dead_letter import DeadLetter
@@ -322,27 +321,25 @@ def create_app(settings: Settings, bootstrap: str | None = None) -> faust.App:
                     key=receipt.message_id.encode(), value=event_to_json(receipt)
                 )
 
-    seen_stalled: set[tuple[str, int, int]] = set()
+    watch = faust_commit_barrier.ProgressWatch(
+        [spec.name for spec in (*JOIN_INPUTS, *ATTRIBUTION_INPUTS, *RESOLVER_INPUTS)]
+    )
 
-    @app.timer(interval=30.0)
-    async def watch_commits() -> None:
-        """A partition stalled on two checks in a row (30 s+) is sought back to its committed
-        offset: the records Faust never acked are read again and acked, and commits move on.
-        Safe because the join is idempotent (repeats are dropped by event id); it only
-        replays, never skips."""
+    @app.timer(interval=settings.worker_stall_check_seconds)
+    async def watch_progress() -> None:
+        """Input partitions with records waiting and no progress since the last check are
+        sought back to their committed offset (see faust_commit_barrier.ProgressWatch). Safe
+        because every stage is idempotent: it only replays, never skips."""
         stalled = faust_commit_barrier.stalled_partitions(app.consumer)
         metrics.STALLED_COMMITS.set(len(stalled))
-        now = {(s["topic"], s["partition"], s["committed"]) for s in stalled}
         for s in stalled:
-            key = (s["topic"], s["partition"], s["committed"])
-            if key in seen_stalled:
-                log.warning("commit stalled, replaying from the committed offset: %s", s)
-                await app.consumer.seek(TP(s["topic"], s["partition"]), s["committed"])
-                metrics.STALL_REPLAYS.inc()
-            else:
-                log.warning("commit stalled: %s", s)
-        seen_stalled.clear()
-        seen_stalled.update(now)
+            log.info("commit waiting on a gap: %s", s)
+        for tp, committed, detail in watch.stuck(app.consumer):
+            log.warning(
+                "partition not progressing, replaying from its committed offset: %s", detail
+            )
+            await app.consumer.seek(tp, committed)
+            metrics.STALL_REPLAYS.inc()
 
     return app
 
