@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
+
+from confluent_kafka import Consumer, TopicPartition
 
 from schemas.topics import KAFKA_PARTITIONER
 
@@ -59,3 +61,28 @@ def admin_futures_without_gc() -> Iterator[None]:
     finally:
         if was_enabled:
             gc.enable()
+
+
+def committed_offsets(
+    bootstrap: str, group: str, topics: Sequence[str]
+) -> dict[tuple[str, int], int]:
+    """`group`'s committed offset (the next offset it reads) per partition of `topics`;
+    partitions it never committed are left out. Read with `Consumer.committed()` on a consumer
+    that carries the group id but never joins, not `AdminClient.list_consumer_group_offsets`,
+    which segfaults while the group is unknown to its coordinator (confluent-kafka-python#1982;
+    see smsfunnel/drain.py)."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": group,
+            "enable.auto.commit": False,
+            "log_level": 3,
+        }
+    )
+    try:
+        metadata = consumer.list_topics(timeout=10)
+        partitions = [TopicPartition(t, p) for t in topics for p in metadata.topics[t].partitions]
+        answer = consumer.committed(partitions, timeout=10)
+        return {(tp.topic, tp.partition): tp.offset for tp in answer if tp.offset >= 0}
+    finally:
+        consumer.close()

@@ -12,14 +12,17 @@ the allowed lateness. The marker is forgotten after `marker_retention`; an event
 after that is held as an orphan (no send) and written out when that state is evicted.
 
 Watermark of a partition = the newest event time seen on it (all join inputs of one partition
-number share it), never ahead of the wall clock by more than MAX_FUTURE_SKEW, so one event
-stamped in the year 2099 cannot evict everything. It only moves forward. A partition that
+number share it), but no later than the newest event of any input that still has unprocessed
+records (PartitionClock.observe), and never ahead of the wall clock by more than
+MAX_FUTURE_SKEW, so one event stamped in the year 2099 cannot evict everything. It only moves
+forward. A partition that
 receives no events keeps its state: eviction is driven by event time alone.
 """
 
 from __future__ import annotations
 
 import heapq
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -33,12 +36,34 @@ WATERMARK_KEY_PREFIX = b"\x00watermark\x1f"  # table key of a partition's persis
 class PartitionClock:
     watermark: datetime | None = None
     persisted: datetime | None = None  # what the table last stored
+    latest: dict[str, datetime] = field(default_factory=dict)  # newest event time per input
 
-    def observe(self, event_time: datetime, now: datetime) -> bool:
-        """Advance with an event; True when the watermark moved."""
+    def observe(
+        self,
+        topic: str,
+        event_time: datetime,
+        now: datetime,
+        lagging: Collection[str] = (),
+    ) -> bool:
+        """Advance with an event read from `topic`; True when the watermark moved.
+
+        One partition number is fed by several topics (sends, receipts, clicks, ...) that Faust
+        reads in no particular interleaving: while the sends of a backlog are still unread, the
+        clicks of the same hours may already be processed. So, as Flink does for an operator
+        with several inputs, the watermark is the smallest of the inputs' newest event times -
+        counting only the inputs that still have unprocessed records (`lagging`); an input that
+        is caught up cannot hold time back, and one that lags but has delivered nothing yet
+        holds it where it is."""
         t = min(event_time, now + MAX_FUTURE_SKEW)
-        if self.watermark is None or t > self.watermark:
-            self.watermark = t
+        if topic not in self.latest or t > self.latest[topic]:
+            self.latest[topic] = t
+        candidate = max(self.latest.values())
+        for name in lagging:
+            if name not in self.latest:
+                return False
+            candidate = min(candidate, self.latest[name])
+        if self.watermark is None or candidate > self.watermark:
+            self.watermark = candidate
             return True
         return False
 

@@ -19,6 +19,7 @@ Delivery guarantee, and why at-least-once is enough here:
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
@@ -26,6 +27,7 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 import faust
+from faust.types import TP
 from pydantic import ValidationError
 
 from schemas.dead_letter import DeadLetter
@@ -57,6 +59,7 @@ from schemas.topics import (
     SUBSCRIBER_ACTIVITY,
     SUBSCRIBER_STATE_TABLE,
 )
+from smsfunnel.kafka_config import committed_offsets
 from smsfunnel.settings import Settings
 from stream_processors import faust_commit_barrier, metrics
 from stream_processors.message_join import MessageJoin, changed_content
@@ -209,6 +212,8 @@ def create_app(settings: Settings, bootstrap: str | None = None) -> faust.App:
     )
     half_life = Decimal(settings.half_life_hours)
 
+    processed: dict[tuple[str, int], int] = {}  # (topic, partition) -> last offset handled
+
     async def dead_letter(message: Any, exc: Exception, stage: str) -> None:
         record = DeadLetter(
             stage=stage,
@@ -236,6 +241,8 @@ def create_app(settings: Settings, bootstrap: str | None = None) -> faust.App:
         """The stream's records that `validate` accepts; the others go to the dead letters.
         Iterating this iterates the stream, so Faust acks each record as before."""
         async for event in stream.events():
+            # Before validation: a dead letter is processed too, as far as lag is concerned.
+            processed[(event.message.topic, event.message.partition)] = event.message.offset
             try:
                 item = validate(event.message)
             except (ValidationError, ValueError) as exc:
@@ -249,16 +256,48 @@ def create_app(settings: Settings, bootstrap: str | None = None) -> faust.App:
         marker_retention=timedelta(days=settings.closed_marker_days),
     )
 
+    input_names = [spec.name for spec in JOIN_INPUTS]
+    committed_at_recovery: dict[tuple[str, int], int] = {}
+
+    def read_committed() -> dict[tuple[str, int], int]:
+        return committed_offsets(bootstrap, settings.worker_id, input_names)
+
     @states.on_recover
     async def rebuild_schedule() -> None:
         core.rebuild()
         log.info("eviction schedule rebuilt: %d entries", core.schedule.pending())
+        # Faust runs the streams before its own seek to the committed offsets has filled in
+        # its bookkeeping (faust-streaming#216), so the group's commits are read here.
+        try:
+            loop = asyncio.get_running_loop()
+            committed_at_recovery.update(await loop.run_in_executor(None, read_committed))
+        except Exception as exc:  # noqa: BLE001 - unknown inputs then hold eviction back
+            log.warning("could not read committed offsets; eviction waits: %r", exc)
+
+    def inputs_lagging(partition: int) -> list[str]:
+        """The join inputs of `partition` with records not processed yet (they hold the
+        watermark back): end offset beyond the last offset processed since start, or else
+        beyond the group's committed offset at recovery. An end offset not known yet (never
+        fetched) counts as caught up; an input whose position is unknown counts as lagging."""
+        out = []
+        for name in input_names:
+            end = app.consumer.highwater(TP(name, partition))
+            if end is None:
+                continue
+            done = processed.get((name, partition))
+            if done is None:
+                committed = committed_at_recovery.get((name, partition))
+                done = committed - 1 if committed is not None else -1
+            if end - 1 > done:
+                out.append(name)
+        return out
 
     @app.agent(inputs, concurrency=1)
     async def join(stream: faust.StreamT) -> None:
         validate = lambda m: validate_message_record(m.key, m.value)  # noqa: E731
         async for message, parsed in accepted(stream, "join", validate):
-            out = core.process(message.partition, parsed, message.value)
+            lagging = inputs_lagging(message.partition)
+            out = core.process(message.partition, parsed, message.value, message.topic, lagging)
             for ref in out.references:
                 await references_topic.send(
                     key=reference_key(ref.account, ref.provider, ref.spelling),

@@ -12,7 +12,7 @@ the partition's watermark and evict what came due (eviction.py states the invari
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, MutableMapping
+from collections.abc import Callable, Collection, MutableMapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -122,7 +122,16 @@ class MessageJoin:
         clock = self.clocks.get(partition)
         return clock.watermark if clock else None
 
-    def process(self, partition: int, event: MessageEventBase, payload: bytes) -> JoinOutput:
+    def process(
+        self,
+        partition: int,
+        event: MessageEventBase,
+        payload: bytes,
+        topic: str = "",
+        lagging: Collection[str] = (),
+    ) -> JoinOutput:
+        """Join one event read from `topic`; `lagging` names the inputs of this partition that
+        still have unprocessed records (they hold the watermark back, eviction.py)."""
         out = JoinOutput()
         key = state_key(event.account, event.message_id)
         stored = self.table.get(key)
@@ -130,7 +139,7 @@ class MessageJoin:
             out.late.append(self._after_eviction(partition, event, payload, stored))
         else:
             self._fold(partition, key, stored, event, out)
-        self._advance(partition, event.occurred_at, out)
+        self._advance(partition, topic, event.occurred_at, lagging, out)
         for late in out.late:
             metrics.LATE_EVENTS.labels(late.reason.value).inc()
         return out
@@ -211,15 +220,26 @@ class MessageJoin:
         if snapshot is not None and (not changed or changed_content([previous], [snapshot])):
             out.snapshots.append(snapshot)
 
-    def _advance(self, partition: int, event_time: datetime, out: JoinOutput) -> None:
+    def _advance(
+        self,
+        partition: int,
+        topic: str,
+        event_time: datetime,
+        lagging: Collection[str],
+        out: JoinOutput,
+    ) -> None:
         clock = self.clocks.setdefault(partition, PartitionClock())
-        if not clock.observe(event_time, self.now()):
+        if clock.observe(topic, event_time, self.now(), lagging):
+            assert clock.watermark is not None
+            metrics.WATERMARK.labels(str(partition)).set(clock.watermark.timestamp())
+            if clock.should_persist():
+                self.table[watermark_key(partition)] = clock.watermark.isoformat().encode()
+                clock.persisted = clock.watermark
+        if clock.watermark is None:
             return
-        assert clock.watermark is not None
-        metrics.WATERMARK.labels(str(partition)).set(clock.watermark.timestamp())
-        if clock.should_persist():
-            self.table[watermark_key(partition)] = clock.watermark.isoformat().encode()
-            clock.persisted = clock.watermark
+        # On every event, not only when the watermark moves: an entry scheduled after the
+        # watermark passed its due time (a schedule rebuilt after a rebalance, a state written
+        # late) is evicted at the partition's next event instead of waiting for newer time.
         for key in self.schedule.pop_due(partition, clock.watermark):
             self._evict(partition, key, clock.watermark, out)
         metrics.EVICTION_SCHEDULED.set(self.schedule.pending())
