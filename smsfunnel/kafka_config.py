@@ -63,14 +63,14 @@ def admin_futures_without_gc() -> Iterator[None]:
             gc.enable()
 
 
-def committed_offsets(
+def group_positions(
     bootstrap: str, group: str, topics: Sequence[str]
-) -> dict[tuple[str, int], int]:
-    """`group`'s committed offset (the next offset it reads) per partition of `topics`;
-    partitions it never committed are left out. Read with `Consumer.committed()` on a consumer
-    that carries the group id but never joins, not `AdminClient.list_consumer_group_offsets`,
-    which segfaults while the group is unknown to its coordinator (confluent-kafka-python#1982;
-    see smsfunnel/drain.py)."""
+) -> dict[tuple[str, int], tuple[int, int]]:
+    """(committed offset, end offset) of `group` on every partition of `topics`; committed is
+    the next offset the group reads, the log start when it never committed. Read with
+    `Consumer.committed()` on a consumer that carries the group id but never joins, not
+    `AdminClient.list_consumer_group_offsets`, which segfaults while the group is unknown to
+    its coordinator (confluent-kafka-python#1982; see smsfunnel/drain.py)."""
     consumer = Consumer(
         {
             "bootstrap.servers": bootstrap,
@@ -83,6 +83,11 @@ def committed_offsets(
         metadata = consumer.list_topics(timeout=10)
         partitions = [TopicPartition(t, p) for t in topics for p in metadata.topics[t].partitions]
         answer = consumer.committed(partitions, timeout=10)
-        return {(tp.topic, tp.partition): tp.offset for tp in answer if tp.offset >= 0}
+        out = {}
+        for tp in answer:
+            low, end = consumer.get_watermark_offsets(tp, timeout=10, cached=False)
+            # never committed: the group starts at the log start (auto.offset.reset=earliest)
+            out[(tp.topic, tp.partition)] = (tp.offset if tp.offset >= 0 else low, end)
+        return out
     finally:
         consumer.close()

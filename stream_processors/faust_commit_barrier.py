@@ -132,55 +132,50 @@ def stalled_partitions(consumer: Any) -> list[dict[str, Any]]:
 class ProgressWatch:
     """Finds input partitions that have records waiting but make no progress at all.
 
-    Seen here after a graceful worker restart (tests/e2e/test_event_time.py, about one run in
-    two before this watch): the new worker processes most partitions, but on one or two the
-    committed offset stays below the end offset and nothing is read or committed any more,
-    with no error and the agents idle (py-spy: all threads in select). Faust drops fetched
-    records of a partition it does not count as active at that moment (`Consumer.getmany`),
-    and aiokafka's position has already moved past them; nothing seeks back until the next
-    rebalance. Same family as faust-streaming#166/#175/#640 (partitions that silently stop).
+    Seen here after a graceful worker restart (tests/e2e/test_event_time.py): the new worker
+    processes most partitions, but on one or two the group's committed offset stays below the
+    end offset and nothing more is processed or committed, with no error and the agents idle
+    (py-spy: all threads in select). Faust runs its streams before its seek to the committed
+    offsets (faust-streaming#216), drops fetched records of partitions it does not count as
+    active (`Consumer.getmany`), and its own offset bookkeeping can be empty at that point, so
+    this watch reads the group's commits and the log ends from Kafka instead, and what was
+    handled from the agents. Same family as faust-streaming#166/#175/#640.
 
-    A partition is stuck when, on two checks in a row, its end offset is beyond its committed
-    offset, the committed offset did not move, and either nothing was read either or the
-    records right after the committed offset were never acked while later ones were (the gap
-    that `stalled_partitions` reports: Faust commits only a run that starts at the committed
-    offset, so such a gap freezes the partition however much else is processed).
-
-    The remedy is a seek to the committed offset (Faust's own `seek` also resets its read
-    offset): the records are read again, repeats are dropped by the idempotent stages, nothing
-    is skipped.
+    A partition is stuck when, on two checks in a row, its end offset is beyond the group's
+    committed offset and neither that offset nor the last offset the agents handled moved. The
+    remedy is a seek to the committed offset (Faust's `seek` also resets its read offset): the
+    records are read again, repeats are dropped by the idempotent stages, nothing is skipped.
     """
 
     def __init__(self, topics: Collection[str]) -> None:
         self.topics = set(topics)
-        self.previous: dict[TP, tuple[int | None, int | None]] = {}
+        self.previous: dict[TP, tuple[int, int | None]] = {}
 
-    def stuck(self, consumer: Any) -> list[tuple[TP, int, dict[str, Any]]]:
-        committed_by_tp = getattr(consumer, "_committed_offset", {})
-        read_by_tp = getattr(consumer, "_read_offset", {})
-        acked_by_tp = getattr(consumer, "_acked", {})
-        now: dict[TP, tuple[int | None, int | None]] = {}
+    def stuck(
+        self,
+        positions: dict[tuple[str, int], tuple[int, int]],
+        handled: dict[tuple[str, int], int],
+        assigned: Collection[TP],
+    ) -> list[tuple[TP, int, dict[str, Any]]]:
+        """positions: (topic, partition) -> (committed offset, end offset), from Kafka (the
+        log start when the group never committed);
+        handled: (topic, partition) -> last offset an agent handled."""
+        now: dict[TP, tuple[int, int | None]] = {}
         out = []
-        for tp in consumer.assignment():
-            if tp.topic not in self.topics:
+        for tp in assigned:
+            if tp.topic not in self.topics or (tp.topic, tp.partition) not in positions:
                 continue
-            committed, read = committed_by_tp.get(tp), read_by_tp.get(tp)
-            now[tp] = (committed, read)
-            end = consumer.highwater(tp)
-            if committed is None or end is None or end <= committed:
+            committed, end = positions[(tp.topic, tp.partition)]
+            now[tp] = (committed, handled.get((tp.topic, tp.partition)))
+            if end <= committed:
                 continue
-            before = self.previous.get(tp)
-            if before is None or before[0] != committed:
-                continue
-            acked = acked_by_tp.get(tp)
-            gap = bool(acked) and min(acked) - committed > 1
-            if before[1] == read or gap:
+            if self.previous.get(tp) == now[tp]:
                 detail = {
                     "topic": tp.topic,
                     "partition": tp.partition,
                     "committed": committed,
-                    "read_offset": read,
                     "end_offset": end,
+                    "handled": now[tp][1],
                 }
                 out.append((tp, committed, detail))
         self.previous = now

@@ -59,7 +59,7 @@ from schemas.topics import (
     SUBSCRIBER_ACTIVITY,
     SUBSCRIBER_STATE_TABLE,
 )
-from smsfunnel.kafka_config import committed_offsets
+from smsfunnel.kafka_config import group_positions
 from smsfunnel.settings import Settings
 from stream_processors import faust_commit_barrier, metrics
 from stream_processors.message_join import MessageJoin, changed_content
@@ -260,7 +260,8 @@ def create_app(settings: Settings, bootstrap: str | None = None) -> faust.App:
     committed_at_recovery: dict[tuple[str, int], int] = {}
 
     def read_committed() -> dict[tuple[str, int], int]:
-        return committed_offsets(bootstrap, settings.worker_id, input_names)
+        positions = group_positions(bootstrap, settings.worker_id, input_names)
+        return {tp: committed for tp, (committed, _) in positions.items()}
 
     @states.on_recover
     async def rebuild_schedule() -> None:
@@ -373,10 +374,25 @@ def create_app(settings: Settings, bootstrap: str | None = None) -> faust.App:
         metrics.STALLED_COMMITS.set(len(stalled))
         for s in stalled:
             log.info("commit waiting on a gap: %s", s)
-        for tp, committed, detail in watch.stuck(app.consumer):
-            log.warning(
-                "partition not progressing, replaying from its committed offset: %s", detail
+        loop = asyncio.get_running_loop()
+        try:
+            positions = await loop.run_in_executor(
+                None, group_positions, bootstrap, settings.worker_id, sorted(watch.topics)
             )
+        except Exception as exc:  # noqa: BLE001 - the broker may be away; look again later
+            log.warning("progress watch could not read offsets: %r", exc)
+            return
+        for tp, committed, detail in watch.stuck(positions, processed, app.consumer.assignment()):
+            c = app.consumer
+            detail["faust"] = {
+                "committed": getattr(c, "_committed_offset", {}).get(tp),
+                "read": getattr(c, "_read_offset", {}).get(tp),
+                "highwater": c.highwater(tp),
+                "active": tp in (getattr(c, "_active_partitions", None) or ()),
+                "paused": tp in getattr(c, "_paused_partitions", ()),
+                "acked": (getattr(c, "_acked", {}).get(tp) or [])[:5],
+            }
+            log.warning("partition not progressing, replaying from committed offset: %s", detail)
             await app.consumer.seek(tp, committed)
             metrics.STALL_REPLAYS.inc()
 

@@ -82,45 +82,37 @@ def test_a_jump_in_read_offsets_is_not_taken_as_acked() -> None:
 # ---- partitions that stop progressing ----------------------------------------------------------
 
 
-class FakeConsumer(SimpleNamespace):
-    def assignment(self) -> set[TP]:
-        return set(self._committed_offset)
-
-    def highwater(self, tp: TP) -> int | None:
-        return self.ends[tp]
+KEY = (TPX.topic, TPX.partition)
 
 
 def test_a_partition_with_records_waiting_and_no_progress_is_reported_on_the_second_look() -> None:
     other = TP("smsfunnel.sends", 3)
-    consumer = FakeConsumer(
-        _committed_offset={TPX: 10, other: 5},
-        _read_offset={TPX: 27, other: 5},
-        _acked={},
-        ends={TPX: 28, other: 5},
-    )
+    positions = {KEY: (10, 28), (other.topic, other.partition): (5, 5)}
+    handled = {KEY: 9}
     watch = ProgressWatch([TPX.topic, other.topic])
-    assert watch.stuck(consumer) == []  # first look: nothing to compare with
-    stuck = watch.stuck(consumer)
+    assert watch.stuck(positions, handled, [TPX, other]) == []  # first look: nothing to compare
+    stuck = watch.stuck(positions, handled, [TPX, other])
     assert [(tp, committed) for tp, committed, _ in stuck] == [(TPX, 10)]
 
 
 def test_progress_or_a_caught_up_partition_is_not_stuck() -> None:
-    consumer = FakeConsumer(
-        _committed_offset={TPX: 10}, _read_offset={TPX: 12}, _acked={}, ends={TPX: 20}
-    )
     watch = ProgressWatch([TPX.topic])
-    watch.stuck(consumer)
-    consumer._committed_offset[TPX] = 13  # committed moved
-    assert watch.stuck(consumer) == []
-    consumer.ends[TPX] = 13  # caught up, nothing waiting
-    assert watch.stuck(consumer) == []
+    watch.stuck({KEY: (10, 20)}, {KEY: 11}, [TPX])
+    assert watch.stuck({KEY: (10, 20)}, {KEY: 12}, [TPX]) == []  # an agent handled more
+    assert watch.stuck({KEY: (13, 20)}, {KEY: 12}, [TPX]) == []  # the commit moved
+    assert watch.stuck({KEY: (20, 20)}, {KEY: 19}, [TPX]) == []  # caught up
+    assert watch.stuck({KEY: (20, 20)}, {KEY: 19}, [TPX]) == []
 
 
-def test_a_gap_holds_a_partition_even_while_later_records_are_read() -> None:
-    consumer = FakeConsumer(
-        _committed_offset={TPX: 1}, _read_offset={TPX: 20}, _acked={TPX: [3, 4]}, ends={TPX: 30}
-    )
+def test_a_partition_not_assigned_here_is_left_alone() -> None:
     watch = ProgressWatch([TPX.topic])
-    watch.stuck(consumer)
-    consumer._read_offset[TPX] = 25  # reading goes on, the commit cannot
-    assert [tp for tp, _, _ in watch.stuck(consumer)] == [TPX]
+    for _ in range(2):
+        assert watch.stuck({KEY: (10, 20)}, {}, []) == []
+
+
+def test_a_partition_never_committed_and_never_read_is_stuck_at_its_log_start() -> None:
+    # seen after a restart: records produced into a partition the group never committed on
+    # were never handed to the agent
+    watch = ProgressWatch([TPX.topic])
+    watch.stuck({KEY: (0, 20)}, {}, [TPX])
+    assert [(tp, at) for tp, at, _ in watch.stuck({KEY: (0, 20)}, {}, [TPX])] == [(TPX, 0)]
