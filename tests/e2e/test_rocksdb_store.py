@@ -1,0 +1,68 @@
+"""The large-state store: the worker with Faust's RocksDB table store (rocksdict) joins a
+campaign whose events arrive in two halves, with the worker stopped and restarted between them
+and once SIGKILLed at rest; every message's row then equals ground truth, so the state of the
+first half came back (from the local RocksDB files and the changelog)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from infra.local_kafka import LocalKafka
+from producers.kafka_producer import EventProducer
+from producers.workload import generate_campaign
+from tests.ground_truth import expected_messages
+
+from .conftest import edge_settings, start_pipeline, stop_pipeline
+
+pytestmark = pytest.mark.e2e
+
+
+def test_rocksdb_store_keeps_state_across_restarts(kafka_lib: Path, tmp_path: Path) -> None:
+    broker = LocalKafka(tmp_path / "kafka", heap="512m", lib=kafka_lib)
+    address = broker.start().address
+    settings = edge_settings(address, tmp_path / "state", table_store="rocksdb")
+    account = "e2e-rocksdb"
+    workload = generate_campaign(600, seed=53, account=account, duplicate_rate=0.1)
+    events = workload.events
+    first, second = events[: len(events) // 2], events[len(events) // 2 :]
+    pipeline = None
+    producer = EventProducer(address)
+    try:
+        pipeline = start_pipeline(settings, address)
+        producer.send_many(first)
+        producer.flush()
+        pipeline.drain()
+        databases = list((settings.state_dir / "faust").rglob("message-state-*.db"))
+        assert databases, "no RocksDB files: the worker did not use the rocksdb store"
+
+        pipeline.restart_worker()  # graceful
+        pipeline.drain()
+        pipeline.kill_worker()  # SIGKILL at rest
+        pipeline.restart_worker()
+
+        producer.send_many(second)
+        producer.flush()
+        pipeline.drain(timeout=240)
+
+        truth = expected_messages(events)
+        rows = pipeline.query.rows(
+            "SELECT message_id, version, delivery_status, human_clicks, conversions "
+            "FROM funnel_rows FINAL WHERE account = {a:String}",
+            {"a": account},
+        )
+        assert len(rows) == len(truth) == 600
+        for r in rows:
+            want = truth[(account, r["message_id"])]
+            assert (r["version"], r["delivery_status"], r["human_clicks"], r["conversions"]) == (
+                want.distinct_events,
+                want.delivery_status,
+                want.human_clicks,
+                len(want.conversions),
+            ), r["message_id"]
+    finally:
+        producer.close()
+        if pipeline is not None:
+            stop_pipeline(pipeline)
+        broker.stop()
