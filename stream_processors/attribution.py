@@ -28,6 +28,13 @@ CREDIT_PLACES = 20
 _QUANTUM = Decimal(1).scaleb(-CREDIT_PLACES)
 _CTX = Context(prec=50, rounding=ROUND_HALF_EVEN)
 DEFAULT_WINDOW = timedelta(days=7)
+
+
+def attribution_window(hours: int | None) -> timedelta:
+    """A campaign's attribution window: the hours its sends carry, else the default."""
+    return timedelta(hours=hours) if hours else DEFAULT_WINDOW
+
+
 DEFAULT_HALF_LIFE_HOURS = Decimal(168)
 
 

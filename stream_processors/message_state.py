@@ -48,7 +48,7 @@ from schemas.events import (
 )
 from schemas.funnel_row import FunnelRow
 from schemas.subscriber_activity import ConversionRecord, SubscriberSnapshot, TouchRecord
-from stream_processors.attribution import DEFAULT_WINDOW
+from stream_processors.attribution import attribution_window
 from stream_processors.click_classification import non_human_reason, request_flag
 
 
@@ -301,17 +301,17 @@ def local_send_time(sent_at: datetime, zone: str) -> tuple[int, int]:
 # ---- the message's horizon ----------------------------------------------------------------
 
 
-def message_window(send: SendEvent | None) -> timedelta:
-    """The campaign's attribution window (a 24 h flash sale sets it on its sends)."""
-    hours = send.attribution_window_hours if send else None
-    return timedelta(hours=hours) if hours else DEFAULT_WINDOW
+def send_horizon(sent_at: datetime, window_hours: int | None) -> datetime:
+    """Send time + two attribution windows of its campaign (a 24 h flash sale sets the
+    window on its sends)."""
+    return sent_at + 2 * attribution_window(window_hours)
 
 
 def horizon(state: MessageState) -> datetime | None:
     """The last event time that can still count for this message; None before the send."""
     if state.send is None:
         return None
-    return state.send.occurred_at + 2 * message_window(state.send)
+    return send_horizon(state.send.occurred_at, state.send.attribution_window_hours)
 
 
 # A message's events happen after its send; the grace allows for clocks that disagree (SMPP
@@ -337,9 +337,8 @@ def hold_until_from_bytes(raw: bytes) -> tuple[int, datetime]:
     d = orjson.loads(raw)
     send = d["send"]
     if send:
-        hours = send.get("attribution_window_hours")
-        window = timedelta(hours=hours) if hours else DEFAULT_WINDOW
-        return d.get("p", -1), datetime.fromisoformat(send["occurred_at"]) + 2 * window
+        sent_at = datetime.fromisoformat(send["occurred_at"])
+        return d.get("p", -1), send_horizon(sent_at, send.get("attribution_window_hours"))
     return d.get("p", -1), datetime.fromisoformat(d["first"]) + ORPHAN_GRACE
 
 

@@ -15,7 +15,7 @@ Like the message state it only grows, and every output is a function of it alone
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 
 import orjson
@@ -23,7 +23,7 @@ import orjson
 from schemas.attribution_credit import ConversionCredits, CreditLine, MessageResponse
 from schemas.events import InboundEvent, InboundKind, SubscriberConversionEvent
 from schemas.subscriber_activity import ConversionRecord, SubscriberSnapshot
-from stream_processors.attribution import DEFAULT_WINDOW, Model, Touch, attribute
+from stream_processors.attribution import Model, Touch, attribute, attribution_window
 
 
 @dataclass
@@ -125,11 +125,7 @@ def conversions(state: SubscriberState) -> list[ConversionRecord]:
 def touches(state: SubscriberState, view_through: bool) -> list[tuple[Touch, SubscriberSnapshot]]:
     out = []
     for snap in state.snapshots.values():
-        window = (
-            timedelta(hours=snap.attribution_window_hours)
-            if snap.attribution_window_hours
-            else DEFAULT_WINDOW
-        )
+        window = attribution_window(snap.attribution_window_hours)
         for t in snap.touches:
             if t.kind == "delivery" and not view_through:
                 continue
