@@ -75,6 +75,20 @@ class Pipeline:
         )
 
 
+def metric_value(port: int, name: str, labels: str) -> float:
+    """One sample of a service's /metrics on 127.0.0.1:port, e.g. ('x_total', 'kind="a"');
+    0.0 when absent, or when the service does not answer (its liveness is checked apart)."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
+            text = resp.read().decode()
+    except OSError:
+        return 0.0
+    for line in text.splitlines():
+        if line.startswith(f"{name}{{{labels}}} "):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
 def wait_http(url: str, timeout: float, pipeline_check) -> None:  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + timeout
     while True:

@@ -27,7 +27,14 @@ from smsfunnel.processes import settings_env, spawn_service, stop_service
 from smsfunnel.report import campaign_summary
 from tests.ground_truth import expected_messages, expected_variants
 
-from .conftest import LINK_KEY, edge_settings, start_pipeline, stop_pipeline, wait_http
+from .conftest import (
+    LINK_KEY,
+    edge_settings,
+    metric_value,
+    start_pipeline,
+    stop_pipeline,
+    wait_http,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -104,17 +111,6 @@ def test_postback_gets_503_while_kafka_is_down_and_counts_once_after(
         broker.stop()
 
 
-def _sink_counter(url: str, name: str, label: str) -> float:
-    try:
-        text = httpx.get(url + "/metrics", timeout=5).text
-    except httpx.TransportError:  # the process is gone; the caller's alive() says so
-        return 0.0
-    for line in text.splitlines():
-        if line.startswith(f"{name}{{{label}}} "):
-            return float(line.rsplit(" ", 1)[1])
-    return 0.0
-
-
 def test_sink_survives_broker_outage_between_insert_and_commit(
     kafka_lib: Path, tmp_path: Path
 ) -> None:
@@ -143,10 +139,9 @@ def test_sink_survives_broker_outage_between_insert_and_commit(
 
         broker.stop()
         (gate / "sink.after_insert.release").touch()
-        sink_url = f"http://127.0.0.1:{settings.sink_http_port}"
         metric = "smsfunnel_sink_commit_failures_total"
         deadline = time.monotonic() + 60
-        while _sink_counter(sink_url, metric, 'action="retried"') < 1:
+        while metric_value(settings.sink_http_port, metric, 'action="retried"') < 1:
             pipeline.alive()  # before the fix the sink exited here with the commit's exception
             assert time.monotonic() < deadline, "the commit never failed with the broker away"
             time.sleep(0.1)

@@ -11,7 +11,6 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
-import httpx
 import orjson
 import pytest
 
@@ -20,7 +19,7 @@ from producers.kafka_producer import EventProducer
 from schemas.delivery_status import DeliveryStatus
 from schemas.events import ClickEvent, DeliveryReceiptEvent, EventBase, SendEvent
 
-from .conftest import edge_settings, start_pipeline, stop_pipeline
+from .conftest import edge_settings, metric_value, start_pipeline, stop_pipeline
 
 pytestmark = pytest.mark.e2e
 
@@ -51,13 +50,6 @@ def click(event_id: str, message_id: str, at: datetime) -> ClickEvent:
         click_id=f"k-{event_id}",
         user_agent="Mozilla/5.0",
     )
-
-
-def metric(port: int, name: str, labels: str) -> float:
-    for line in httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text.splitlines():
-        if line.startswith(f"{name}{{{labels}}} "):
-            return float(line.rsplit(" ", 1)[1])
-    return 0.0
 
 
 def test_eviction_and_late_events_end_to_end(kafka_lib: Path, tmp_path: Path) -> None:
@@ -106,9 +98,9 @@ def test_eviction_and_late_events_end_to_end(kafka_lib: Path, tmp_path: Path) ->
         # Evictions happen while the ticks are processed; the restarted worker did them all,
         # from the schedule it rebuilt (40 campaign messages; ticks are not due for days).
         port = settings.worker_metrics_port
-        evicted = metric(port, "smsfunnel_join_states_evicted_total", 'kind="message"')
+        evicted = metric_value(port, "smsfunnel_join_states_evicted_total", 'kind="message"')
         assert evicted == messages
-        assert metric(port, "smsfunnel_join_states_evicted_total", 'kind="orphan"') == 1
+        assert metric_value(port, "smsfunnel_join_states_evicted_total", 'kind="orphan"') == 1
 
         producer.send(straggler)  # inside the horizon, but later than the allowed lateness
         producer.flush()
