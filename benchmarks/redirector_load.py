@@ -1,8 +1,9 @@
 """Benchmark (not a test): the click redirector under load, beside nginx answering a fixed 302
 on the same machine in the same run.
 
-Starts a throwaway broker, registers one link, starts `smsfunnel redirector` and an nginx whose
-only job is `return 302 <fixed URL>`, then measures each with the same load tools:
+Starts a throwaway broker, registers one link, starts `smsfunnel redirector` (the compiled one,
+and with --impl both the Python one as well) and an nginx whose only job is
+`return 302 <fixed URL>`, then measures each, one at a time, with the same load tools:
   - wrk at fixed concurrency (throughput: redirects/s, and its latency percentiles);
   - hey at a fixed rate of 1,000 requests/s (p50 / p99 latency at that rate).
 Finally it counts the click records on Kafka against the redirects the redirector answered.
@@ -10,7 +11,8 @@ The load tool runs on the same cores as the server: figures compare the two serv
 same conditions, not absolute capacity.
 
     apt-get install nginx-light wrk hey      # Debian packages
-    PYTHONPATH=. .venv/bin/python benchmarks/redirector_load.py [--workers 2] [--seconds 10]
+    make install   # builds the compiled redirector
+    PYTHONPATH=. .venv/bin/python benchmarks/redirector_load.py [--impl both] [--workers 2]
 """
 
 from __future__ import annotations
@@ -161,6 +163,9 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=1000)
     parser.add_argument("--linger-ms", type=int, default=None, help="redirector_linger_ms")
     parser.add_argument(
+        "--impl", choices=["go", "python", "both"], default="go", help="redirector(s) to measure"
+    )
+    parser.add_argument(
         "--pin",
         action="store_true",
         help="servers (redirector or nginx) on CPU 0; load tools and the broker on CPU 1",
@@ -178,13 +183,13 @@ def main() -> None:
         if args.pin:
             LOAD_CPU.extend(["taskset", "-c", "1"])
             pin_tree(state.pid, "1")
-        port = free_port()
+        impls = ["go", "python"] if args.impl == "both" else [args.impl]
+        ports = {impl: free_port() for impl in impls}
         settings = Settings(
             state_dir=root / "state",
             kafka_bootstrap=bootstrap,
-            redirector_port=port,
             redirector_workers=args.workers,
-            redirector_base_url=f"http://127.0.0.1:{port}",
+            **({"redirector_linger_ms": args.linger_ms} if args.linger_ms is not None else {}),
         )
         provision_topics(bootstrap, settings.partitions, settings.worker_id)
         link = LinkRegistration(
@@ -196,13 +201,25 @@ def main() -> None:
         producer = EventProducer(bootstrap)
         producer.send_raw(LINKS.name, link.link_id.encode(), link.to_json())
         producer.flush()
+        del producer  # closed now, not after the broker has stopped (it would log refusals)
         token = sign_token(
             settings.link_signing_key.get_secret_value().encode(),
             "bench",
             link.link_id,
             str(uuid.uuid4()),
         )
-        redirector = spawn_service("redirector", settings_env(settings, bootstrap), root / "logs")
+        redirectors = {
+            impl: spawn_service(
+                "redirector",
+                settings_env(
+                    settings.model_copy(update={"redirector_port": port, "redirector_impl": impl}),
+                    bootstrap,
+                ),
+                root / "logs",
+                f"redirector-{impl}",
+            )
+            for impl, port in ports.items()
+        }
         nginx_port = free_port()
         (root / "nginx").mkdir()
         conf = root / "nginx" / "nginx.conf"
@@ -215,64 +232,85 @@ def main() -> None:
             ["nginx", "-c", str(conf), "-g", "daemon off;"], stderr=subprocess.DEVNULL
         )
         try:
-            ours = f"http://127.0.0.1:{port}/{token}"
             theirs = f"http://127.0.0.1:{nginx_port}/{token}"
-            wait_http(f"http://127.0.0.1:{port}/health")
+            urls = {
+                f"redirector-{impl}": f"http://127.0.0.1:{port}/{token}"
+                for impl, port in ports.items()
+            }
+            for port in ports.values():
+                wait_http(f"http://127.0.0.1:{port}/health")
             wait_http(theirs)
-            if args.pin:  # after start-up: uvicorn's workers and librdkafka's threads exist now
-                pin_tree(redirector.pid, "0")
+            if args.pin:  # after start-up: the servers' threads exist now
+                for proc in redirectors.values():
+                    pin_tree(proc.pid, "0")
                 pin_tree(nginx.pid, "0")
-            location = httpx.get(ours, follow_redirects=False).headers["location"]
-            assert location.startswith(DESTINATION + "&smsclid="), location
+            for url in urls.values():
+                location = httpx.get(url, follow_redirects=False).headers["location"]
+                assert location.startswith(DESTINATION + "&smsclid="), location
 
             results = {}
-            for name, url in (("redirector", ours), ("nginx", theirs)):
+            for name, url in (*urls.items(), ("nginx", theirs)):
                 wrk(url, 2, args.connections)  # warm-up
                 results[name] = {
                     "wrk": wrk(url, args.seconds, args.connections),
                     "hey": hey_fixed_rate(url, args.seconds, args.rate),
                 }
-            time.sleep(1)  # let librdkafka's last linger window go out before counting
-            redirected = clicks_counter(f"http://127.0.0.1:{port}") if args.workers == 1 else None
+            time.sleep(1)  # let the producers' last linger window go out before counting
+            redirected = (
+                sum(clicks_counter(f"http://127.0.0.1:{port}") for port in ports.values())
+                if args.workers == 1 or args.impl == "go"
+                else None
+            )
             recorded = count_clicks(bootstrap)
         finally:
-            stop_service(redirector)
+            for proc in redirectors.values():
+                stop_service(proc)
             nginx.terminate()
             nginx.wait()
             broker.stop()
 
-    r, n = results["redirector"], results["nginx"]
+    n = results["nginx"]
     print(
-        f"processes: {args.workers} redirector / {args.workers} nginx; "
+        f"processes: {args.workers} python redirector / {args.workers} nginx "
+        f"(the go redirector is one process on every core); "
         f"{'servers on CPU 0, load tools and broker on CPU 1; ' if args.pin else ''}"
         f"redirector linger {settings.redirector_linger_ms} ms; "
         f"wrk -t2 -c{args.connections} -d{args.seconds}s; hey at {args.rate}/s for {args.seconds}s"
     )
-    print(f"{'':24}{'redirector':>12}{'nginx':>12}{'ratio':>8}")
+    names = [*urls, "nginx"]
+    print(f"{'':24}" + "".join(f"{name:>20}" for name in names))
     print(
-        f"{'wrk redirects/s':24}{r['wrk']['rps']:>12,.0f}{n['wrk']['rps']:>12,.0f}"
-        f"{r['wrk']['rps'] / n['wrk']['rps']:>8.1%}"
+        f"{'wrk redirects/s':24}"
+        + "".join(f"{results[name]['wrk']['rps']:>20,.0f}" for name in names)
     )
-    for key in ("p50_ms", "p99_ms"):
-        print(
-            f"{'wrk ' + key:24}{r['wrk'].get(key, float('nan')):>12.2f}"
-            f"{n['wrk'].get(key, float('nan')):>12.2f}"
-        )
-    print(f"{'hey achieved req/s':24}{r['hey']['rps']:>12,.0f}{n['hey']['rps']:>12,.0f}")
-    for key in ("p50_ms", "p99_ms"):
-        print(
-            f"{'hey ' + key + ' @rate':24}{r['hey'].get(key, float('nan')):>12.2f}"
-            f"{n['hey'].get(key, float('nan')):>12.2f}"
-        )
     print(
-        f"{'non-302 answers':24}{r['wrk']['errors'] + r['hey']['non_302']:>12,.0f}"
-        f"{n['wrk']['errors'] + n['hey']['non_302']:>12,.0f}"
+        f"{'  ratio to nginx':24}"
+        + "".join(f"{results[name]['wrk']['rps'] / n['wrk']['rps']:>20.1%}" for name in names)
     )
-    sent = r["wrk"]["requests"] + r["hey"]["requests"]
+    for tool, key in (
+        ("wrk", "p50_ms"),
+        ("wrk", "p99_ms"),
+        ("hey", "rps"),
+        ("hey", "p50_ms"),
+        ("hey", "p99_ms"),
+    ):
+        label = f"{tool} {key}" + (" @rate" if tool == "hey" else "")
+        print(
+            f"{label:24}"
+            + "".join(f"{results[name][tool].get(key, float('nan')):>20.2f}" for name in names)
+        )
     print(
-        f"clicks on Kafka: {recorded:,} for about {sent:,.0f} measured requests "
+        f"{'non-302 answers':24}"
+        + "".join(
+            f"{results[name]['wrk']['errors'] + results[name]['hey']['non_302']:>20,.0f}"
+            for name in names
+        )
+    )
+    sent = sum(results[name]["wrk"]["requests"] + results[name]["hey"]["requests"] for name in urls)
+    print(
+        f"clicks on Kafka: {recorded:,} for about {sent:,.0f} measured redirects "
         f"(+ warm-up and check requests)"
-        + (f"; redirector counted {redirected:,} redirects" if redirected is not None else "")
+        + (f"; the redirectors counted {redirected:,} redirects" if redirected is not None else "")
     )
 
 

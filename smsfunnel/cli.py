@@ -5,11 +5,12 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 import typer
 from rich.console import Console
 
-from smsfunnel.settings import get_settings
+from smsfunnel.settings import Settings, get_settings
 
 app = typer.Typer(no_args_is_help=True, help="smsfunnel: what SMS campaigns earn, streamed.")
 kafka_app = typer.Typer(no_args_is_help=True, help="The local Apache Kafka broker (KRaft).")
@@ -144,13 +145,22 @@ def ingest() -> None:
     )
 
 
+# Built by `make install` (Makefile: the `redirector` target) from producers/redirector_go.
+REDIRECTOR_BINARY = (
+    Path(__file__).resolve().parent.parent / ".smsfunnel" / "bin" / "smsfunnel-redirector"
+)
+
+
 @app.command()
 def redirector() -> None:
-    """Run the click redirector (GET /<token> → 302), `redirector_workers` processes."""
-    import uvicorn
-
+    """Run the click redirector (GET /<token> → 302): the compiled one unless
+    SMSFUNNEL_REDIRECTOR_IMPL=python."""
     _logging()
     settings = get_settings()
+    if settings.redirector_impl == "go":
+        _exec_compiled_redirector(settings)
+    import uvicorn
+
     uvicorn.run(
         "producers.redirector:create_redirector",
         factory=True,
@@ -162,6 +172,36 @@ def redirector() -> None:
         access_log=False,
         log_level="warning",
     )
+
+
+def _exec_compiled_redirector(settings: Settings) -> NoReturn:
+    """Replace this process with the Go redirector, handing it what the settings and the topic
+    catalogue say (they stay the one source of truth); keys go in its environment, not argv."""
+    import os
+
+    from producers.redirector import QUEUE_LIMIT
+    from schemas.topics import CLICKS, LINKS
+
+    if not REDIRECTOR_BINARY.exists():
+        console.print(
+            f"[red]{REDIRECTOR_BINARY} is not built: run `make install` "
+            "(or set SMSFUNNEL_REDIRECTOR_IMPL=python)[/red]"
+        )
+        raise typer.Exit(2)
+    env = dict(os.environ)
+    env["SMSFUNNEL_LINK_SIGNING_KEY"] = settings.link_signing_key.get_secret_value()
+    env["SMSFUNNEL_PHONE_HASH_KEY"] = settings.phone_hash_key.get_secret_value()
+    args = [
+        str(REDIRECTOR_BINARY),
+        f"-listen=:{settings.redirector_port}",
+        f"-bootstrap={settings.bootstrap_servers()}",
+        f"-links-topic={LINKS.name}",
+        f"-clicks-topic={CLICKS.name}",
+        f"-linger-ms={settings.redirector_linger_ms}",
+        f"-queue-limit={QUEUE_LIMIT}",
+    ]
+    sys.stderr.flush()
+    os.execve(args[0], args, env)
 
 
 @app.command()

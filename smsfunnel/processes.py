@@ -45,11 +45,15 @@ def settings_env(settings: Settings, bootstrap: str) -> dict[str, str]:
     return env
 
 
-def spawn_service(name: str, env: dict[str, str], log_dir: Path) -> subprocess.Popen[bytes]:
+def spawn_service(
+    name: str, env: dict[str, str], log_dir: Path, log_name: str | None = None
+) -> subprocess.Popen[bytes]:
     """Run `smsfunnel <name>` (worker, sink, ingest, redirector) in its own process, output to
-    log_dir/name.log."""
+    log_dir/<log_name or name>.log."""
     log_dir.mkdir(parents=True, exist_ok=True)
-    with open(log_dir / f"{name}.log", "ab") as log:  # the child keeps its own descriptor
+    with open(
+        log_dir / f"{log_name or name}.log", "ab"
+    ) as log:  # the child keeps its own descriptor
         return subprocess.Popen(
             [sys.executable, "-m", "smsfunnel", name],
             env=env,

@@ -135,7 +135,14 @@ class Settings(BaseSettings):
         default="UTC", description="Zone of SMPP receipt dates (they carry none)."
     )
     redirector_port: int = Field(default=9104, description="The click redirector.")
-    redirector_workers: int = Field(default=1, ge=1, description="Redirector processes.")
+    redirector_impl: Literal["go", "python"] = Field(
+        default="go",
+        description="The compiled redirector (producers/redirector_go, built by `make install`) "
+        "or the Python one (producers/redirector.py); same tokens, records and metrics.",
+    )
+    redirector_workers: int = Field(
+        default=1, ge=1, description="Python redirector processes (the Go one uses every core)."
+    )
     redirector_linger_ms: int = Field(
         default=10,
         ge=0,

@@ -225,6 +225,36 @@ def edge(kafka: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Edge]
         stop_service(e.redirector)
 
 
+@pytest.fixture(scope="session")
+def python_redirector(edge: Edge) -> Iterator[str]:
+    """The Python redirector beside the edge's compiled one, on the same broker and keys: the
+    redirector tests run against both (one contract, two implementations)."""
+    port = free_port()
+    settings = edge.settings.model_copy(
+        update={"redirector_port": port, "redirector_impl": "python"}
+    )
+    proc = spawn_service(
+        "redirector", settings_env(settings, edge.bootstrap), edge.logs, "redirector-python"
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(url + "/health", 60, lambda: _alive(proc, edge.logs))
+        yield url
+    finally:
+        stop_service(proc)
+
+
+def _alive(proc: Popen[bytes], logs: Path) -> None:
+    assert proc.poll() is None, f"redirector died ({proc.returncode}); logs in {logs}"
+
+
+@pytest.fixture(params=["go", "python"])
+def redirector_url(request: pytest.FixtureRequest, edge: Edge) -> str:
+    if request.param == "go":
+        return edge.redirector_url
+    return str(request.getfixturevalue("python_redirector"))
+
+
 def read_topic(
     bootstrap: str,
     topic: str,
@@ -252,7 +282,9 @@ def read_topic(
             msg = consumer.poll(0.2)
             if msg is None or msg.error() or msg.value() is None:
                 continue
-            records.append({"_key": msg.key(), **orjson.loads(msg.value())})
+            records.append(
+                {"_key": msg.key(), "_partition": msg.partition(), **orjson.loads(msg.value())}
+            )
         return records
     finally:
         consumer.close()

@@ -32,7 +32,15 @@ from schemas.topics import (
     SUBSCRIBER_CONVERSIONS,
 )
 
-from .conftest import LINK_KEY, PHONE_KEY, Edge, Pipeline, raw_topic_bytes, read_topic
+from .conftest import (
+    LINK_KEY,
+    PHONE_KEY,
+    Edge,
+    Pipeline,
+    metric_value,
+    raw_topic_bytes,
+    read_topic,
+)
 
 pytestmark = pytest.mark.e2e
 NAMESPACE = uuid.UUID("5a3e1f0c-6d1b-4c55-9a53-9b8f0a7e2c11")  # producers/event_ids.py, fixed
@@ -187,12 +195,14 @@ def get_until_known(url: str, timeout: float = 20.0, method: str = "GET") -> htt
         time.sleep(0.1)
 
 
-def test_click_redirect_landing_and_postback_tie_back_to_the_message(edge: Edge) -> None:
+def test_click_redirect_landing_and_postback_tie_back_to_the_message(
+    edge: Edge, redirector_url: str
+) -> None:
     destination = "https://shop.example/sale?utm_source=sms&utm_campaign=black%20friday"
     link_id = register_link(edge, destination)
     message_id = str(uuid.uuid4())
     token = sign_token(LINK_KEY.encode(), "acme", link_id, message_id)
-    resp = get_until_known(f"{edge.redirector_url}/{token}")
+    resp = get_until_known(f"{redirector_url}/{token}")
     assert resp.status_code == 302
     location = resp.headers["location"]
     assert location.startswith(destination + "&smsclid=")  # UTM parameters untouched
@@ -209,7 +219,7 @@ def test_click_redirect_landing_and_postback_tie_back_to_the_message(edge: Edge)
     assert len(click["ip_hash"]) == 16 and "127.0.0" not in click["ip_hash"]
 
     head = httpx.head(
-        f"{edge.redirector_url}/{token}", headers={"User-Agent": "facebookexternalhit/1.1"}
+        f"{redirector_url}/{token}", headers={"User-Agent": "facebookexternalhit/1.1"}
     )
     assert head.status_code == 302
     head_click = parse_qs(urlsplit(head.headers["location"]).query)["smsclid"][0]
@@ -259,10 +269,12 @@ def test_click_redirect_landing_and_postback_tie_back_to_the_message(edge: Edge)
     assert (tune.status_code, tune.text) == (200, "success=true;")
 
 
-def test_tampered_foreign_unknown_and_expired_tokens_get_404(edge: Edge) -> None:
+def test_tampered_foreign_unknown_and_expired_tokens_get_404(
+    edge: Edge, redirector_url: str
+) -> None:
     link_id = register_link(edge, "https://shop.example/a")
     good = sign_token(LINK_KEY.encode(), "acme", link_id, "m-404")
-    assert get_until_known(f"{edge.redirector_url}/{good}").status_code == 302
+    assert get_until_known(f"{redirector_url}/{good}").status_code == 302
     raw = bytearray(base64.urlsafe_b64decode(good + "=" * (-len(good) % 4)))
     raw[4] ^= 0x01  # one byte of the link id or message id
     tampered = base64.urlsafe_b64encode(bytes(raw)).rstrip(b"=").decode()
@@ -270,7 +282,7 @@ def test_tampered_foreign_unknown_and_expired_tokens_get_404(edge: Edge) -> None
     other_key = sign_token(b"not-our-key", "acme", link_id, "m-404")
     unknown = sign_token(LINK_KEY.encode(), "acme", "nolink", "m-404")
     for token in (tampered, foreign, other_key, unknown, "favicon.ico", ""):
-        resp = httpx.get(f"{edge.redirector_url}/{token}", follow_redirects=False)
+        resp = httpx.get(f"{redirector_url}/{token}", follow_redirects=False)
         assert resp.status_code == 404, token
         assert "location" not in resp.headers
 
@@ -278,9 +290,56 @@ def test_tampered_foreign_unknown_and_expired_tokens_get_404(edge: Edge) -> None
     expired_link = register_link(edge, "https://shop.example/old", expires_at=past)
     alive = register_link(edge, "https://shop.example/new")  # registered after: a marker
     marker = sign_token(LINK_KEY.encode(), "acme", alive, "m-1")
-    assert get_until_known(f"{edge.redirector_url}/{marker}").status_code == 302
+    assert get_until_known(f"{redirector_url}/{marker}").status_code == 302
     expired = sign_token(LINK_KEY.encode(), "acme", expired_link, "m-1")
-    assert httpx.get(f"{edge.redirector_url}/{expired}").status_code == 404
+    assert httpx.get(f"{redirector_url}/{expired}").status_code == 404
+
+
+def test_click_lands_on_the_partition_of_its_message(edge: Edge, redirector_url: str) -> None:
+    """The join holds a message's state on the partition its send was keyed to, by the Python
+    producers' murmur2 partitioner; a click from either redirector must land there too. The
+    expected partition comes from librdkafka itself: the same keys produced to a probe topic
+    of the same partition count."""
+    link_id = register_link(edge, "https://shop.example/partitions")
+    message_ids = [str(uuid.uuid4()) for _ in range(12)]
+    expected = probe_partitions(edge.bootstrap, message_ids, edge.settings.partitions)
+    assert len(set(expected.values())) > 1  # keys spread: a fixed partition would not pass
+    click_ids = {}
+    for message_id in message_ids:
+        token = sign_token(LINK_KEY.encode(), "acme", link_id, message_id)
+        location = get_until_known(f"{redirector_url}/{token}").headers["location"]
+        click_ids[parse_qs(urlsplit(location).query)["smsclid"][0]] = message_id
+    records = read_topic(
+        edge.bootstrap, CLICKS.name, lambda rs: click_ids.keys() <= {r["event_id"] for r in rs}
+    )
+    landed = {r["message_id"]: r["_partition"] for r in records if r["event_id"] in click_ids}
+    assert landed == expected
+
+
+def probe_partitions(bootstrap: str, keys: list[str], partitions: int) -> dict[str, int]:
+    from confluent_kafka import Producer
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    from smsfunnel.kafka_config import admin_futures_without_gc, durable_producer_config
+
+    topic = f"e2e.partition-probe.{uuid.uuid4().hex[:8]}"
+    admin = AdminClient({"bootstrap.servers": bootstrap})  # kept alive until the topic exists
+    with admin_futures_without_gc():
+        admin.create_topics([NewTopic(topic, partitions, 1)])[topic].result(30)
+    producer = Producer(durable_producer_config(bootstrap))
+    placed: dict[str, int] = {}
+
+    def delivered(err, msg) -> None:  # type: ignore[no-untyped-def]
+        assert err is None, err
+        placed[msg.key().decode()] = msg.partition()
+
+    deadline = time.monotonic() + 30
+    for key in keys:
+        producer.produce(topic, key=key.encode(), value=b"probe", on_delivery=delivered)
+    while len(placed) < len(keys):
+        assert time.monotonic() < deadline, f"probe not delivered: {placed}"
+        producer.poll(0.2)
+    return placed
 
 
 def test_shopify_orders_paid_verified_by_hmac(edge: Edge) -> None:
@@ -414,10 +473,24 @@ def test_unknown_account_is_refused_by_name(edge: Edge) -> None:
     assert resp.status_code == 401 and "initech" in resp.text
 
 
-def test_metrics_count_requests(edge: Edge) -> None:
+def test_metrics_count_requests(edge: Edge, redirector_url: str) -> None:
     text = httpx.get(f"{edge.url}/metrics/").text
     assert 'smsfunnel_ingest_requests_total{route="/v1/accounts/{account}/sends"' in text
-    assert "smsfunnel_redirector_clicks_total" in httpx.get(f"{edge.redirector_url}/metrics").text
+    link_id = register_link(edge, "https://shop.example/counted")
+    token = sign_token(LINK_KEY.encode(), "acme", link_id, "m-counted")
+    assert get_until_known(f"{redirector_url}/{token}").status_code == 302
+
+    def redirected() -> float:
+        return metric_value(
+            int(urlsplit(redirector_url).port or 0),
+            "smsfunnel_redirector_clicks_total",
+            'outcome="redirected"',
+        )
+
+    before = redirected()
+    for _ in range(3):
+        assert httpx.get(f"{redirector_url}/{token}").status_code == 302
+    assert redirected() == before + 3
 
 
 def test_unattributable_order_is_kept_once_in_clickhouse(edge: Edge, pipeline: Pipeline) -> None:
