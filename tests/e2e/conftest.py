@@ -76,15 +76,17 @@ class Pipeline:
 
 
 def metric_value(port: int, name: str, labels: str) -> float:
-    """One sample of a service's /metrics on 127.0.0.1:port, e.g. ('x_total', 'kind="a"');
+    """One sample of a service's /metrics on 127.0.0.1:port, e.g. ('x_total', 'kind="a"'), or
+    ('x_total', '') for a metric without labels;
     0.0 when absent, or when the service does not answer (its liveness is checked apart)."""
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
             text = resp.read().decode()
     except OSError:
         return 0.0
+    sample = f"{name}{{{labels}}} " if labels else f"{name} "
     for line in text.splitlines():
-        if line.startswith(f"{name}{{{labels}}} "):
+        if line.startswith(sample):
             return float(line.rsplit(" ", 1)[1])
     return 0.0
 

@@ -13,16 +13,22 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections import Counter
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
 
 from infra.local_kafka import LocalKafka
+from infra.topics import provision_topics
 from producers.kafka_producer import EventProducer
 from producers.tracking_links import new_click_id, sign_token
 from producers.workload import generate_campaign
+from schemas.links import LinkRegistration
+from schemas.topics import CLICKS, LINKS
 from smsfunnel.processes import settings_env, spawn_service, stop_service
 from smsfunnel.report import campaign_summary
 from tests.ground_truth import expected_messages, expected_variants
@@ -31,6 +37,7 @@ from .conftest import (
     LINK_KEY,
     edge_settings,
     metric_value,
+    read_topic,
     start_pipeline,
     stop_pipeline,
     wait_http,
@@ -165,4 +172,70 @@ def test_sink_survives_broker_outage_between_insert_and_commit(
     finally:
         if pipeline is not None:
             stop_pipeline(pipeline)
+        broker.stop()
+
+
+@pytest.mark.parametrize("impl", ["go", "python"])
+def test_redirector_keeps_redirecting_while_kafka_is_down_and_delivers_after(
+    kafka_lib: Path, tmp_path: Path, impl: str
+) -> None:
+    """A person tapping a link never waits on Kafka: with the broker stopped every request still
+    gets its 302, the clicks wait in the producer's buffer (shown by the buffered-clicks gauge),
+    and once the broker is back each one is on the clicks topic exactly once."""
+    broker = LocalKafka(tmp_path / "kafka", heap="512m", lib=kafka_lib)
+    address = broker.start().address
+    settings = edge_settings(address, tmp_path / "state", redirector_impl=impl)
+    provision_topics(address, settings.partitions, settings.worker_id)
+    link = LinkRegistration(
+        link_id="lnkDOWN",
+        account="acme",
+        destination="https://shop.example/down?utm_source=sms",
+        registered_at=datetime.now(UTC),
+    )
+    producer = EventProducer(address)
+    producer.send_raw(LINKS.name, link.link_id.encode(), link.to_json())
+    producer.close()
+    redirector = spawn_service("redirector", settings_env(settings, address), tmp_path / "logs")
+    url = settings.redirector_base_url
+
+    def alive() -> None:
+        assert redirector.poll() is None, f"redirector died; logs in {tmp_path / 'logs'}"
+
+    try:
+        wait_http(url + "/health", 60, alive)
+        tokens = [
+            sign_token(LINK_KEY.encode(), "acme", link.link_id, str(uuid.uuid4()))
+            for _ in range(20)
+        ]
+        first = httpx.get(f"{url}/{tokens[0]}", follow_redirects=False)
+        assert first.status_code == 302, first.text
+        click_ids = [parse_qs(urlsplit(first.headers["location"]).query)["smsclid"][0]]
+
+        broker.stop()
+        for token in tokens[1:]:
+            # a redirector that waited on Kafka would hang here until the broker came back
+            resp = httpx.get(f"{url}/{token}", follow_redirects=False, timeout=10)
+            assert resp.status_code == 302, resp.text
+            click_ids.append(parse_qs(urlsplit(resp.headers["location"]).query)["smsclid"][0])
+        buffered = metric_value(
+            settings.redirector_port, "smsfunnel_redirector_clicks_buffered", ""
+        )
+        assert buffered >= len(tokens) - 1, buffered
+
+        broker.start()
+        records = read_topic(
+            address,
+            CLICKS.name,
+            lambda rs: set(click_ids) <= {r["event_id"] for r in rs},
+            timeout=120,
+        )
+        delivered = Counter(r["event_id"] for r in records)
+        assert {c: delivered[c] for c in click_ids} == dict.fromkeys(click_ids, 1)
+        assert (
+            metric_value(settings.redirector_port, "smsfunnel_redirector_clicks_lost_total", "")
+            == 0
+        )
+        alive()
+    finally:
+        stop_service(redirector)
         broker.stop()
