@@ -57,25 +57,23 @@ from schemas.topics import (
     REFERENCE_STATE_TABLE,
     RESOLVER_INPUTS,
     SUBSCRIBER_ACTIVITY,
+    SUBSCRIBER_CONVERSIONS,
     SUBSCRIBER_STATE_TABLE,
 )
+from schemas.topics import INBOUND as INBOUND_TOPIC
 from smsfunnel.kafka_config import group_positions
 from smsfunnel.settings import Settings
-from stream_processors import faust_commit_barrier, metrics
-from stream_processors.message_join import MessageJoin, changed_content
+from stream_processors import faust_commit_barrier, metrics, subscriber_stage
+from stream_processors.message_join import MessageJoin
 from stream_processors.reference_state import (
     ReferenceState,
     apply_receipt,
     apply_reference,
     resolved_receipts,
 )
-from stream_processors.subscriber_state import (
-    SubscriberState,
-    apply_snapshot,
-    apply_subscriber_event,
-    credit_sets,
-    responses,
-)
+from stream_processors.subscriber_retention import CONVERSIONS, INBOUND, SNAPSHOTS
+from stream_processors.subscriber_stage import StageSettings
+from stream_processors.subscriber_state import SubscriberState
 
 log = logging.getLogger(__name__)
 
@@ -315,30 +313,52 @@ def create_app(settings: Settings, bootstrap: str | None = None) -> faust.App:
                     value=snapshot.to_json(),
                 )
 
+    stage = StageSettings(
+        lateness=timedelta(hours=settings.allowed_lateness_hours),
+        marker_retention=timedelta(days=settings.closed_marker_days),
+        view_through=settings.view_through,
+        half_life_hours=half_life,
+    )
+    # (topic, partition) -> the group's committed offset, as last read by the progress watch:
+    # what the attribution stage may count as durable before it retires anything
+    durable_offsets: dict[tuple[str, int], int] = {}
+    kind_topics = {
+        SNAPSHOTS: SUBSCRIBER_ACTIVITY.name,
+        CONVERSIONS: SUBSCRIBER_CONVERSIONS.name,
+        INBOUND: INBOUND_TOPIC.name,
+    }
+
     @app.agent(subscriber_inputs, concurrency=1)
     async def attribute(stream: faust.StreamT) -> None:
         validate = lambda m: validate_subscriber_record(m.topic, m.key, m.value)  # noqa: E731
         async for message, item in accepted(stream, "attribution", validate):
             key = message.key
-            state = load(subscribers, key, SubscriberState.from_bytes)
-            before_credits = credit_sets(state, settings.view_through, half_life) if state else []
-            before_responses = responses(state) if state else []
-            if isinstance(item, SubscriberSnapshot):
-                state, changed = apply_snapshot(state, item)
-            else:
-                state, changed = apply_subscriber_event(state, item)
-            if changed:
-                subscribers[key] = state.to_bytes()
-            metrics.ATTRIBUTION_INPUTS.labels("applied" if changed else "repeat").inc()
-            # Send what changed; on a repeat (possibly a replay after a crash) send everything.
-            credits = credit_sets(state, settings.view_through, half_life)
-            answers = responses(state)
-            if changed:
-                credits = changed_content(before_credits, credits)
-                answers = changed_content(before_responses, answers)
-            for credit_set in credits:
+            durable = {
+                kind: durable_offsets[(topic, message.partition)]
+                for kind, topic in kind_topics.items()
+                if (topic, message.partition) in durable_offsets
+            }
+            out = subscriber_stage.step(
+                load(subscribers, key, SubscriberState.from_bytes),
+                item,
+                message.offset,
+                datetime.now(UTC),
+                durable,
+                stage,
+            )
+            if out.store and out.state is not None:
+                subscribers[key] = out.state.to_bytes()
+            metrics.ATTRIBUTION_INPUTS.labels(
+                "late" if out.late else "applied" if out.applied else "repeat"
+            ).inc()
+            for part, count in vars(out.retired).items():
+                if count:
+                    metrics.SUBSCRIBER_RETIRED.labels(part).inc(count)
+            if out.late is not None:
+                await late_topic.send(key=key, value=out.late.to_json())
+            for credit_set in out.credits:
                 await credits_topic.send(key=key, value=credit_set.to_json())
-            for response in answers:
+            for response in out.responses:
                 await responses_topic.send(key=key, value=response.to_json())
 
     @app.agent(resolver_inputs, concurrency=1)
@@ -382,6 +402,7 @@ def create_app(settings: Settings, bootstrap: str | None = None) -> faust.App:
         except Exception as exc:  # noqa: BLE001 - the broker may be away; look again later
             log.warning("progress watch could not read offsets: %r", exc)
             return
+        durable_offsets.update({tp: offset for tp, (offset, _) in positions.items()})
         for tp, committed, detail in watch.stuck(positions, processed, app.consumer.assignment()):
             c = app.consumer
             detail["faust"] = {

@@ -29,8 +29,17 @@ EVENT_LAG_SECONDS = Histogram(
 )
 ATTRIBUTION_INPUTS = Counter(
     "smsfunnel_attribution_inputs_total",
-    "Inputs of the attribution stage: applied to subscriber state, or repeats/stale versions.",
+    "Inputs of the attribution stage: applied to subscriber state, repeats/stale versions, or "
+    "late (more than the allowed lateness behind the subscriber's newest event, or a snapshot "
+    "of a retired message; written to the late-events topic).",
     ["outcome"],
+)
+SUBSCRIBER_RETIRED = Counter(
+    "smsfunnel_attribution_retired_total",
+    "Parts of subscriber state retired once no input within the allowed lateness can change "
+    "them (stream_processors/subscriber_retention.py): stripped (a message's snapshot cut to "
+    "its deliveries), dropped (a message gone), conversions, inbound, markers (forgotten).",
+    ["part"],
 )
 UNRESOLVED_RECEIPTS = Counter(
     "smsfunnel_resolver_inputs_total",

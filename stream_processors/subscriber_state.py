@@ -10,6 +10,8 @@ Like the message state it only grows, and every output is a function of it alone
   - responses: each inbound SMS is attributed to the last message that sender delivered to the
     subscriber before it (opt-outs and replies per message, for unsubscribe rate and response
     time).
+What no later input can change any more is retired (subscriber_retention.py): the fields
+after `inbound` are what retirement leaves behind so that outputs stay as they were.
 """
 
 from __future__ import annotations
@@ -40,14 +42,23 @@ class SubscriberState:
     snapshots: dict[str, SubscriberSnapshot] = field(default_factory=dict)
     direct_conversions: dict[str, ConversionRecord] = field(default_factory=dict)
     inbound: dict[str, Inbound] = field(default_factory=dict)
+    clock: datetime | None = None  # newest event time of any input applied
+    changed: dict[str, int] = field(default_factory=dict)  # input kind -> offset of last change
+    stripped: set[str] = field(default_factory=set)  # snapshots cut down to their deliveries
+    retired_version: int = 0  # what retired parts added to `version`
+    # order id -> (occurred_at, event_id, forget after): conversions retired, still winning
+    retired_orders: dict[str, tuple[datetime, str, datetime]] = field(default_factory=dict)
+    retired_messages: dict[str, datetime] = field(default_factory=dict)  # id -> forget after
 
     @property
     def version(self) -> int:
-        """Grows with every change: each snapshot's version only grows, the sets only grow."""
+        """Grows with every change: each snapshot's version only grows, the sets only grow,
+        and retiring a part moves its share into `retired_version`."""
         return (
             sum(s.version for s in self.snapshots.values())
             + len(self.direct_conversions)
             + len(self.inbound)
+            + self.retired_version
         )
 
     def to_bytes(self) -> bytes:
@@ -61,6 +72,15 @@ class SubscriberState:
                     k: [i.occurred_at.isoformat(), i.sender, i.kind.value]
                     for k, i in self.inbound.items()
                 },
+                "t": self.clock.isoformat() if self.clock else None,
+                "o": self.changed,
+                "x": sorted(self.stripped),
+                "rv": self.retired_version,
+                "ro": {
+                    k: [t.isoformat(), e, f.isoformat()]
+                    for k, (t, e, f) in self.retired_orders.items()
+                },
+                "rm": {k: f.isoformat() for k, f in self.retired_messages.items()},
             }
         )
 
@@ -76,6 +96,16 @@ class SubscriberState:
                 k: Inbound(datetime.fromisoformat(t), s, InboundKind(kind))
                 for k, (t, s, kind) in d["i"].items()
             },
+            # states written before retention existed have none of these
+            clock=datetime.fromisoformat(d["t"]) if d.get("t") else None,
+            changed=d.get("o", {}),
+            stripped=set(d.get("x", ())),
+            retired_version=d.get("rv", 0),
+            retired_orders={
+                k: (datetime.fromisoformat(t), e, datetime.fromisoformat(f))
+                for k, (t, e, f) in d.get("ro", {}).items()
+            },
+            retired_messages={k: datetime.fromisoformat(f) for k, f in d.get("rm", {}).items()},
         )
 
 
@@ -113,11 +143,15 @@ def apply_subscriber_event(
 
 
 def conversions(state: SubscriberState) -> list[ConversionRecord]:
-    """One per order id across the subscriber's messages and sources."""
+    """One per order id across the subscriber's messages and sources (the earliest). A retired
+    conversion still takes part: where it wins, its order is settled and not sent again."""
     everything = [c for s in state.snapshots.values() for c in s.conversions]
     everything += state.direct_conversions.values()
     winners: dict[str, ConversionRecord] = {}
     for c in sorted(everything, key=lambda c: (c.occurred_at, c.event_id)):
+        retired = state.retired_orders.get(c.order_id)
+        if retired is not None and (retired[0], retired[1]) <= (c.occurred_at, c.event_id):
+            continue
         winners.setdefault(c.order_id, c)
     return sorted(winners.values(), key=lambda c: (c.occurred_at, c.event_id))
 
@@ -178,13 +212,28 @@ def credit_sets(
     return out
 
 
-def responses(state: SubscriberState) -> list[MessageResponse]:
-    deliveries = sorted(
+def deliveries(state: SubscriberState) -> list[tuple[datetime, str, str, str]]:
+    """(delivered at, touch id, message id, sender) of every delivery, oldest first."""
+    return sorted(
         (t.occurred_at, t.touch_id, snap.message_id, snap.sender)
         for snap in state.snapshots.values()
         for t in snap.touches
         if t.kind == "delivery"
     )
+
+
+def inbound_attribution(state: SubscriberState) -> list[tuple[str, Inbound, str]]:
+    """(inbound id, inbound, message id it answers or "") in time order: the last message the
+    same sender delivered to the subscriber at or before it."""
+    delivered = deliveries(state)
+    out = []
+    for key, inbound in sorted(state.inbound.items(), key=lambda kv: (kv[1].occurred_at, kv[0])):
+        answered = [d for d in delivered if d[3] == inbound.sender and d[0] <= inbound.occurred_at]
+        out.append((key, inbound, answered[-1][2] if answered else ""))
+    return out
+
+
+def responses(state: SubscriberState) -> list[MessageResponse]:
     # Every key that may ever have held a response gets a row (zeros included), so a response
     # that moves to another message - when an earlier delivery arrives late - leaves no stale
     # row behind in the upserted table.
@@ -195,9 +244,7 @@ def responses(state: SubscriberState) -> list[MessageResponse]:
         s.sender for s in state.snapshots.values()
     }:
         by_message[("", sender)] = []
-    for _, inbound in sorted(state.inbound.items(), key=lambda kv: (kv[1].occurred_at, kv[0])):
-        answered = [d for d in deliveries if d[3] == inbound.sender and d[0] <= inbound.occurred_at]
-        message_id = answered[-1][2] if answered else ""
+    for _, inbound, message_id in inbound_attribution(state):
         by_message[(message_id, inbound.sender)].append(inbound)
     version = state.version
     out = []
