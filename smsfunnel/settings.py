@@ -89,7 +89,8 @@ class Settings(BaseSettings):
         gt=0,
         description="How often the worker looks for input partitions that have records waiting "
         "but made no progress since the last look (a Faust fault); those are re-read from "
-        "their committed offset.",
+        "their committed offset. The committed offsets it reads also tell the attribution "
+        "stage what it may retire.",
     )
     worker_metrics_port: int = Field(default=9101, description="Prometheus /metrics of the worker.")
     sink_group: str = Field(default="smsfunnel-sink")

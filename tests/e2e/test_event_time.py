@@ -2,11 +2,14 @@
 once the watermark passes their horizon plus the allowed lateness (1 h here), across a worker
 restart (the eviction schedule is rebuilt from the restored table); an event past the horizon,
 an orphan click and a straggler that arrives after eviction all land in ClickHouse's
-late_events with their reasons, and none of them changes a funnel row."""
+late_events with their reasons, and none of them changes a funnel row. The attribution stage
+retires the old part of a subscriber's state (a flash message sent five days ago) and still
+attributes an opt-out today to that message, the last one its sender delivered."""
 
 from __future__ import annotations
 
 import hashlib
+import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -17,7 +20,14 @@ import pytest
 from infra.local_kafka import LocalKafka
 from producers.kafka_producer import EventProducer
 from schemas.delivery_status import DeliveryStatus
-from schemas.events import ClickEvent, DeliveryReceiptEvent, EventBase, SendEvent
+from schemas.events import (
+    ClickEvent,
+    DeliveryReceiptEvent,
+    EventBase,
+    InboundEvent,
+    InboundKind,
+    SendEvent,
+)
 
 from .conftest import edge_settings, metric_value, start_pipeline, stop_pipeline
 
@@ -78,12 +88,21 @@ def test_eviction_and_late_events_end_to_end(kafka_lib: Path, tmp_path: Path) ->
     past = click("past", f"{ACCOUNT}-m0", old + timedelta(hours=48, minutes=30))
     orphan = click("ghost-click", f"{ACCOUNT}-ghost", old + timedelta(hours=1))
     straggler = click("straggler", f"{ACCOUNT}-m1", old + timedelta(minutes=30))
+    # one subscriber of another account, texted by the flash campaign five days ago
+    subscriber_send = flash_send(0, now - timedelta(days=5), "e2e-subs")
+    subscriber_delivery = DeliveryReceiptEvent(
+        account="e2e-subs",
+        message_id=subscriber_send.message_id,
+        event_id="subs-d0",
+        occurred_at=subscriber_send.occurred_at + timedelta(minutes=1),
+        status=DeliveryStatus.DELIVERED,
+    )
 
     pipeline = None
     producer = EventProducer(address)
     try:
         pipeline = start_pipeline(settings, address)
-        producer.send_many([*campaign, past, orphan])
+        producer.send_many([*campaign, past, orphan, subscriber_send, subscriber_delivery])
         producer.flush()
         pipeline.drain()
 
@@ -99,7 +118,7 @@ def test_eviction_and_late_events_end_to_end(kafka_lib: Path, tmp_path: Path) ->
         # from the schedule it rebuilt (40 campaign messages; ticks are not due for days).
         port = settings.worker_metrics_port
         evicted = metric_value(port, "smsfunnel_join_states_evicted_total", 'kind="message"')
-        assert evicted == messages
+        assert evicted == messages + 1  # and the other account's five-day-old message
         assert metric_value(port, "smsfunnel_join_states_evicted_total", 'kind="orphan"') == 1
 
         producer.send(straggler)  # inside the horizon, but later than the allowed lateness
@@ -143,6 +162,35 @@ def test_eviction_and_late_events_end_to_end(kafka_lib: Path, tmp_path: Path) ->
             ("orphan", 1),
             ("window_closed", 1),
         ]
+
+        # The subscriber opts out today. The stage retires the message's snapshot (its reach,
+        # send + 3 x 24 h, is two days behind the subscriber's clock) once its changes are
+        # committed and the worker has read those commits (every stall check), so opt-outs are
+        # sent until the retirement shows; each must still answer that message.
+        opt_outs = 0
+        deadline = time.monotonic() + 120
+        retired = 'part="stripped"'
+        while metric_value(port, "smsfunnel_attribution_retired_total", retired) < 1:
+            assert time.monotonic() < deadline, "the subscriber's old message was never retired"
+            producer.send(
+                InboundEvent(
+                    account="e2e-subs",
+                    event_id=f"subs-stop-{opt_outs}",
+                    occurred_at=now - timedelta(minutes=5) + timedelta(seconds=opt_outs),
+                    recipient_hash=subscriber_send.recipient_hash,
+                    sender=subscriber_send.sender,
+                    kind=InboundKind.OPT_OUT,
+                )
+            )
+            producer.flush()
+            opt_outs += 1
+            pipeline.drain()
+            time.sleep(1)
+        answered = q.rows(
+            "SELECT message_id, opt_outs FROM message_responses FINAL "
+            "WHERE account = 'e2e-subs' AND opt_outs > 0"
+        )
+        assert answered == [{"message_id": subscriber_send.message_id, "opt_outs": opt_outs}]
     finally:
         producer.close()
         if pipeline is not None:
