@@ -248,17 +248,25 @@ def create_app(settings: Settings, bootstrap: str | None = None) -> faust.App:
                 continue
             yield event.message, item
 
+    # (topic, partition) -> the group's committed offset, as last read from Kafka (at recovery
+    # and by the progress watch): what the stages may count as durable before they evict or
+    # retire state, whose outputs a replay could then no longer re-send
+    durable_offsets: dict[tuple[str, int], int] = {}
     core = MessageJoin(
         states,
         lateness=timedelta(hours=settings.allowed_lateness_hours),
         marker_retention=timedelta(days=settings.closed_marker_days),
+        durable=durable_offsets,
     )
 
     input_names = [spec.name for spec in JOIN_INPUTS]
+    watched_topics = sorted(
+        spec.name for spec in (*JOIN_INPUTS, *ATTRIBUTION_INPUTS, *RESOLVER_INPUTS)
+    )
     committed_at_recovery: dict[tuple[str, int], int] = {}
 
     def read_committed() -> dict[tuple[str, int], int]:
-        positions = group_positions(bootstrap, settings.worker_id, input_names)
+        positions = group_positions(bootstrap, settings.worker_id, watched_topics)
         return {tp: committed for tp, (committed, _) in positions.items()}
 
     @states.on_recover
@@ -270,6 +278,8 @@ def create_app(settings: Settings, bootstrap: str | None = None) -> faust.App:
         try:
             loop = asyncio.get_running_loop()
             committed_at_recovery.update(await loop.run_in_executor(None, read_committed))
+            durable_offsets.update(committed_at_recovery)
+            core.durable_advanced()
         except Exception as exc:  # noqa: BLE001 - unknown inputs then hold eviction back
             log.warning("could not read committed offsets; eviction waits: %r", exc)
 
@@ -296,7 +306,9 @@ def create_app(settings: Settings, bootstrap: str | None = None) -> faust.App:
         validate = lambda m: validate_message_record(m.key, m.value)  # noqa: E731
         async for message, parsed in accepted(stream, "join", validate):
             lagging = inputs_lagging(message.partition)
-            out = core.process(message.partition, parsed, message.value, message.topic, lagging)
+            out = core.process(
+                message.partition, parsed, message.value, message.topic, lagging, message.offset
+            )
             for ref in out.references:
                 await references_topic.send(
                     key=reference_key(ref.account, ref.provider, ref.spelling),
@@ -319,9 +331,6 @@ def create_app(settings: Settings, bootstrap: str | None = None) -> faust.App:
         view_through=settings.view_through,
         half_life_hours=half_life,
     )
-    # (topic, partition) -> the group's committed offset, as last read by the progress watch:
-    # what the attribution stage may count as durable before it retires anything
-    durable_offsets: dict[tuple[str, int], int] = {}
     kind_topics = {
         SNAPSHOTS: SUBSCRIBER_ACTIVITY.name,
         CONVERSIONS: SUBSCRIBER_CONVERSIONS.name,
@@ -381,9 +390,7 @@ def create_app(settings: Settings, bootstrap: str | None = None) -> faust.App:
                     key=receipt.message_id.encode(), value=event_to_json(receipt)
                 )
 
-    watch = faust_commit_barrier.ProgressWatch(
-        [spec.name for spec in (*JOIN_INPUTS, *ATTRIBUTION_INPUTS, *RESOLVER_INPUTS)]
-    )
+    watch = faust_commit_barrier.ProgressWatch(watched_topics)
 
     @app.timer(interval=settings.worker_stall_check_seconds)
     async def watch_progress() -> None:
@@ -403,6 +410,7 @@ def create_app(settings: Settings, bootstrap: str | None = None) -> faust.App:
             log.warning("progress watch could not read offsets: %r", exc)
             return
         durable_offsets.update({tp: offset for tp, (offset, _) in positions.items()})
+        core.durable_advanced()
         for tp, committed, detail in watch.stuck(positions, processed, app.consumer.assignment()):
             c = app.consumer
             detail["faust"] = {

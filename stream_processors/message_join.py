@@ -7,12 +7,17 @@ changelog of the current event's partition), or a dict in the tests. No Kafka he
 Per event: fold it into its message's state (message_state.py), emit the row, the provider-id
 references of a send, the subscriber snapshot when it changed, and late records; then advance
 the partition's watermark and evict what came due (eviction.py states the invariant).
+
+Crash safety of eviction: a replay after a crash re-sends a message's row from its state, and
+an evicted state has none. So a state is evicted only once the input offset of its last change
+is below the group's committed offset (`durable`, read from Kafka by the worker): then its last
+row is durable. Until then it waits, and is tried again when the committed offsets move.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Collection, MutableMapping
+from collections.abc import Callable, Collection, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -90,19 +95,27 @@ class MessageJoin:
         lateness: timedelta,
         marker_retention: timedelta,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        durable: Mapping[tuple[str, int], int] | None = None,
     ) -> None:
+        """durable: (topic, partition) -> the group's committed offset, kept current by the
+        caller (who then calls `durable_advanced`); None: every change counts as durable."""
         self.table = table
         self.lateness = lateness
         self.marker_retention = marker_retention
         self.now = clock
+        self.durable = durable
         self.clocks: dict[int, PartitionClock] = {}
         self.schedule = EvictionSchedule()
+        self.waiting: dict[int, set[bytes]] = {}  # due, but their last change not committed
+        self.retry: set[int] = set()
 
     def rebuild(self) -> None:
         """The schedule lives in memory: after every recovery (start, rebalance) it is rebuilt
         from the states the table now holds, and the watermarks from their persisted values
         (a clock already ahead in memory keeps its value)."""
         self.schedule.clear()
+        self.waiting.clear()
+        self.retry.clear()
         for key, raw in self.table.items():
             if key.startswith(WATERMARK_KEY_PREFIX):
                 partition = int(key[len(WATERMARK_KEY_PREFIX) :])
@@ -116,7 +129,15 @@ class MessageJoin:
             else:
                 partition, hold = hold_until_from_bytes(raw)
                 self.schedule.schedule(partition, due(hold, self.lateness), key)
-        metrics.EVICTION_SCHEDULED.set(self.schedule.pending())
+        metrics.EVICTION_SCHEDULED.set(self.pending())
+
+    def pending(self) -> int:
+        return self.schedule.pending() + sum(len(keys) for keys in self.waiting.values())
+
+    def durable_advanced(self) -> None:
+        """The committed offsets moved: states waiting on them are tried again at their
+        partition's next event (a table write needs an event of that partition)."""
+        self.retry.update(self.waiting)
 
     def watermark(self, partition: int) -> datetime | None:
         clock = self.clocks.get(partition)
@@ -129,16 +150,18 @@ class MessageJoin:
         payload: bytes,
         topic: str = "",
         lagging: Collection[str] = (),
+        offset: int = -1,
     ) -> JoinOutput:
-        """Join one event read from `topic`; `lagging` names the inputs of this partition that
-        still have unprocessed records (they hold the watermark back, eviction.py)."""
+        """Join one event read from `topic` at `offset`; `lagging` names the inputs of this
+        partition that still have unprocessed records (they hold the watermark back,
+        eviction.py)."""
         out = JoinOutput()
         key = state_key(event.account, event.message_id)
         stored = self.table.get(key)
         if stored is not None and is_marker(stored):
             out.late.append(self._after_eviction(partition, event, payload, stored))
         else:
-            self._fold(partition, key, stored, event, out)
+            self._fold(partition, key, stored, event, out, (topic, offset) if topic else None)
         self._advance(partition, topic, event.occurred_at, lagging, out)
         for late in out.late:
             metrics.LATE_EVENTS.labels(late.reason.value).inc()
@@ -179,12 +202,14 @@ class MessageJoin:
         stored: bytes | None,
         event: MessageEventBase,
         out: JoinOutput,
+        source: tuple[str, int] | None,
     ) -> None:
         state = MessageState.from_bytes(stored) if stored is not None else None
         previous = subscriber_snapshot(state) if state is not None else None
         state, changed = apply_event(state, event)
         if changed:
             state.partition = partition
+            state.changed_at = source
             self.table[key] = state.to_bytes()
             self.schedule.schedule(partition, due(hold_until(state), self.lateness), key)
             metrics.EVENTS_JOINED.labels(event.event_type).inc()
@@ -240,9 +265,20 @@ class MessageJoin:
         # On every event, not only when the watermark moves: an entry scheduled after the
         # watermark passed its due time (a schedule rebuilt after a rebalance, a state written
         # late) is evicted at the partition's next event instead of waiting for newer time.
-        for key in self.schedule.pop_due(partition, clock.watermark):
+        due_keys = self.schedule.pop_due(partition, clock.watermark)
+        if partition in self.retry:
+            self.retry.discard(partition)
+            due_keys += self.waiting.pop(partition, set())
+        for key in due_keys:
             self._evict(partition, key, clock.watermark, out)
-        metrics.EVICTION_SCHEDULED.set(self.schedule.pending())
+        metrics.EVICTION_SCHEDULED.set(self.pending())
+
+    def _durable(self, state: MessageState, partition: int) -> bool:
+        if self.durable is None or state.changed_at is None:
+            return True
+        topic, offset = state.changed_at
+        committed = self.durable.get((topic, partition))
+        return committed is not None and offset < committed
 
     def _evict(self, partition: int, key: bytes, watermark: datetime, out: JoinOutput) -> None:
         """Runs while an event of `partition` is processed: Faust writes a table change to the
@@ -262,6 +298,9 @@ class MessageJoin:
         hold = hold_until(state)
         if not watermark > due(hold, self.lateness):  # a send came and moved the horizon
             self.schedule.schedule(partition, due(hold, self.lateness), key)
+            return
+        if not self._durable(state, partition):
+            self.waiting.setdefault(partition, set()).add(key)
             return
         orphan = state.send is None
         if orphan:  # held a whole horizon and no send came: its events are written out

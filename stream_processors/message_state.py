@@ -95,8 +95,10 @@ class MessageState:
     first_event_at: datetime | None = None
     last_event_at: datetime | None = None
     # Bookkeeping, not part of the event set: the partition whose changelog holds this state,
-    # so the eviction schedule can be rebuilt from the table after a restart.
+    # so the eviction schedule can be rebuilt from the table after a restart; and the input
+    # (topic, offset) of its last change, so it is evicted only once that is committed.
     partition: int = -1
+    changed_at: tuple[str, int] | None = None
 
     @property
     def seen(self) -> set[str]:
@@ -138,6 +140,7 @@ class MessageState:
                 "first": _iso(self.first_event_at),
                 "last": _iso(self.last_event_at),
                 "p": self.partition,
+                "o": list(self.changed_at) if self.changed_at else None,
             }
         )
 
@@ -164,6 +167,7 @@ class MessageState:
             first_event_at=_dt(d["first"]),
             last_event_at=_dt(d["last"]),
             partition=d.get("p", -1),
+            changed_at=tuple(d["o"]) if d.get("o") else None,  # type: ignore[arg-type]
         )
 
 

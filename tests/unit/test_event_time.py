@@ -414,3 +414,21 @@ def test_a_backlog_read_topic_by_topic_in_any_interleaving_evicts_nothing_early(
         assert row.model_copy(update={"version": 0}) == keeping[key].model_copy(
             update={"version": 0}
         )
+
+
+def test_a_state_is_evicted_only_once_its_last_change_is_committed() -> None:
+    """A replay after a crash re-sends a message's row from its state: evicting a state whose
+    last change is not committed could lose that row for good. Such a state waits, and goes at
+    its partition's next event after the committed offsets moved past its change."""
+    committed: dict[tuple[str, int], int] = {}
+    join = MessageJoin({}, LATENESS, dt.timedelta(days=30), lambda: FAR_FUTURE, committed)
+    key = b"acme\x1fm1"
+    join.process(0, send(), b"{}", "sends", offset=0)
+    join.process(0, click("c1", T0 + HOUR), b"{}", "clicks", offset=0)
+    # other traffic moves the watermark far past the due time; nothing is committed yet
+    join.process(0, click("x", T0 + 18 * DAY, "other"), b"{}", "clicks", offset=1)
+    assert not is_marker(join.table[key]) and join.pending() >= 1
+    committed[("clicks", 0)] = 1  # the click that last changed m1 (offset 0) is committed
+    join.durable_advanced()
+    join.process(0, click("y", T0 + 18 * DAY + HOUR, "other2"), b"{}", "clicks", offset=2)
+    assert is_marker(join.table[key])
