@@ -135,6 +135,10 @@ class MessageReference(BaseModel):
     spelling: Id
     provider_message_id: Id  # as the send gave it: names the part of a multipart message
     message_id: Id
+    # the send's time and window: when the resolver may forget this reference (absent in
+    # references written before they were carried)
+    sent_at: UtcDatetime | None = None
+    attribution_window_hours: int | None = None
 
     def to_json(self) -> bytes:
         return orjson.dumps(self.model_dump(mode="json"))

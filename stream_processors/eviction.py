@@ -22,7 +22,7 @@ receives no events keeps its state: eviction is driven by event time alone.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Collection
+from collections.abc import Callable, Collection, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -88,6 +88,7 @@ class ClosedMarker:
     orphan: bool
     partition: int
     campaign: str = ""
+    message_id: str = ""  # the resolver's markers: the message a provider id belonged to
 
     def to_bytes(self) -> bytes:
         return orjson.dumps(
@@ -97,6 +98,7 @@ class ClosedMarker:
                 "orphan": self.orphan,
                 "p": self.partition,
                 "c": self.campaign,
+                "m": self.message_id,
             }
         )
 
@@ -109,6 +111,7 @@ class ClosedMarker:
             d["orphan"],
             d["p"],
             d.get("c", ""),
+            d.get("m", ""),
         )
 
 
@@ -145,3 +148,89 @@ class EvictionSchedule:
 
     def clear(self) -> None:
         self.heaps.clear()
+
+
+@dataclass
+class EventTimeEviction:
+    """What a keyed stage needs to forget state on event time: a clock per partition, the
+    schedule, and the wait for durability. Shared by the join (message_join.py) and the
+    resolver (resolver_join.py); each decides what evicting one key means.
+
+    Durability: a replay after a crash re-sends a key's outputs from its state, and an evicted
+    state has none. So a key is evicted only once the input offset of its last change is below
+    the group's committed offset (`durable`: (topic, partition) -> committed offset, kept
+    current by the caller, who then calls `durable_advanced`; None: every change counts as
+    durable). Until then it waits, and is tried again at its partition's next event after the
+    committed offsets moved (a table write needs an event of that partition).
+    """
+
+    table: MutableMapping[bytes, bytes]
+    now: Callable[[], datetime]
+    durable: Mapping[tuple[str, int], int] | None = None
+    clocks: dict[int, PartitionClock] = field(default_factory=dict)
+    schedule: EvictionSchedule = field(default_factory=EvictionSchedule)
+    waiting: dict[int, set[bytes]] = field(default_factory=dict)
+    retry: set[int] = field(default_factory=set)
+
+    def clear(self) -> None:
+        self.schedule.clear()
+        self.waiting.clear()
+        self.retry.clear()
+
+    def restore_watermark(self, key: bytes, raw: bytes) -> bool:
+        """After a recovery: True if `key` is a persisted watermark (restored into its clock,
+        unless the clock in memory is already ahead)."""
+        if not key.startswith(WATERMARK_KEY_PREFIX):
+            return False
+        partition = int(key[len(WATERMARK_KEY_PREFIX) :])
+        stored = datetime.fromisoformat(raw.decode())
+        clock = self.clocks.setdefault(partition, PartitionClock())
+        if clock.watermark is None or stored > clock.watermark:
+            clock.watermark = clock.persisted = stored
+        return True
+
+    def watermark(self, partition: int) -> datetime | None:
+        clock = self.clocks.get(partition)
+        return clock.watermark if clock else None
+
+    def pending(self) -> int:
+        return self.schedule.pending() + sum(len(keys) for keys in self.waiting.values())
+
+    def durable_advanced(self) -> None:
+        self.retry.update(self.waiting)
+
+    def is_durable(self, changed_at: tuple[str, int] | None, partition: int) -> bool:
+        if self.durable is None or changed_at is None:
+            return True
+        topic, offset = changed_at
+        committed = self.durable.get((topic, partition))
+        return committed is not None and offset < committed
+
+    def wait(self, partition: int, key: bytes) -> None:
+        self.waiting.setdefault(partition, set()).add(key)
+
+    def advance(
+        self, partition: int, topic: str, event_time: datetime, lagging: Collection[str]
+    ) -> tuple[datetime | None, list[bytes]]:
+        """Move the partition's clock with one event; (watermark, keys to look at now)."""
+        clock = self.clocks.setdefault(partition, PartitionClock())
+        if clock.observe(topic, event_time, self.now(), lagging):
+            assert clock.watermark is not None
+            if clock.should_persist():
+                self.table[watermark_key(partition)] = clock.watermark.isoformat().encode()
+                clock.persisted = clock.watermark
+        return self.due(partition)
+
+    def due(self, partition: int) -> tuple[datetime | None, list[bytes]]:
+        """(watermark, keys to look at now) without moving the clock."""
+        clock = self.clocks.get(partition)
+        if clock is None or clock.watermark is None:
+            return None, []
+        # On every event, not only when the watermark moves: an entry scheduled after the
+        # watermark passed its due time (a schedule rebuilt after a rebalance, a state written
+        # late) goes at the partition's next event instead of waiting for newer time.
+        keys = self.schedule.pop_due(partition, clock.watermark)
+        if partition in self.retry:
+            self.retry.discard(partition)
+            keys += self.waiting.pop(partition, set())
+        return clock.watermark, keys

@@ -65,12 +65,7 @@ from smsfunnel.kafka_config import group_positions
 from smsfunnel.settings import Settings
 from stream_processors import faust_commit_barrier, metrics, subscriber_stage
 from stream_processors.message_join import MessageJoin
-from stream_processors.reference_state import (
-    ReferenceState,
-    apply_receipt,
-    apply_reference,
-    resolved_receipts,
-)
+from stream_processors.resolver_join import ResolverJoin
 from stream_processors.subscriber_retention import CONVERSIONS, INBOUND, SNAPSHOTS
 from stream_processors.subscriber_stage import StageSettings
 from stream_processors.subscriber_state import SubscriberState
@@ -280,16 +275,17 @@ def create_app(settings: Settings, bootstrap: str | None = None) -> faust.App:
             committed_at_recovery.update(await loop.run_in_executor(None, read_committed))
             durable_offsets.update(committed_at_recovery)
             core.durable_advanced()
+            resolver.durable_advanced()
         except Exception as exc:  # noqa: BLE001 - unknown inputs then hold eviction back
             log.warning("could not read committed offsets; eviction waits: %r", exc)
 
-    def inputs_lagging(partition: int) -> list[str]:
-        """The join inputs of `partition` with records not processed yet (they hold the
+    def inputs_lagging(partition: int, names: list[str] = input_names) -> list[str]:
+        """The inputs of `partition` with records not processed yet (they hold the
         watermark back): end offset beyond the last offset processed since start, or else
         beyond the group's committed offset at recovery. An end offset not known yet (never
         fetched) counts as caught up; an input whose position is unknown counts as lagging."""
         out = []
-        for name in input_names:
+        for name in names:
             end = app.consumer.highwater(TP(name, partition))
             if end is None:
                 continue
@@ -370,25 +366,40 @@ def create_app(settings: Settings, bootstrap: str | None = None) -> faust.App:
             for response in out.responses:
                 await responses_topic.send(key=key, value=response.to_json())
 
+    resolver = ResolverJoin(
+        references,
+        lateness=timedelta(hours=settings.allowed_lateness_hours),
+        marker_retention=timedelta(days=settings.closed_marker_days),
+        durable=durable_offsets,
+    )
+
+    @references.on_recover
+    async def rebuild_resolver_schedule() -> None:
+        resolver.rebuild()
+        log.info("resolver schedule rebuilt: %d entries", resolver.eviction.pending())
+
     @app.agent(resolver_inputs, concurrency=1)
     async def resolve(stream: faust.StreamT) -> None:
         validate = lambda m: validate_resolver_record(m.topic, m.key, m.value)  # noqa: E731
         async for message, item in accepted(stream, "resolver", validate):
-            state = load(references, message.key, ReferenceState.from_bytes)
-            if isinstance(item, MessageReference):
-                state, changed = apply_reference(state, item)
-            else:
-                state, changed = apply_receipt(state, item)
-            if changed:
-                references[message.key] = state.to_bytes()
-            held = resolved_receipts(state)
-            metrics.UNRESOLVED_RECEIPTS.labels(
-                "held" if not held and state.receipts else "resolved"
-            ).inc()
-            for receipt in held:
+            out = resolver.process(
+                message.partition,
+                message.key,
+                item,
+                message.topic,
+                message.offset,
+                inputs_lagging(message.partition, [MESSAGE_REFERENCES.name]),
+            )
+            outcome = (
+                "late" if out.late and not out.receipts else "held" if out.held else "resolved"
+            )
+            metrics.UNRESOLVED_RECEIPTS.labels(outcome).inc()
+            for receipt in out.receipts:
                 await receipts_topic.send(
                     key=receipt.message_id.encode(), value=event_to_json(receipt)
                 )
+            for late in out.late:
+                await late_topic.send(key=message.key, value=late.to_json())
 
     watch = faust_commit_barrier.ProgressWatch(watched_topics)
 
@@ -411,6 +422,7 @@ def create_app(settings: Settings, bootstrap: str | None = None) -> faust.App:
             return
         durable_offsets.update({tp: offset for tp, (offset, _) in positions.items()})
         core.durable_advanced()
+        resolver.durable_advanced()
         for tp, committed, detail in watch.stuck(positions, processed, app.consumer.assignment()):
             c = app.consumer
             detail["faust"] = {

@@ -8,10 +8,8 @@ Per event: fold it into its message's state (message_state.py), emit the row, th
 references of a send, the subscriber snapshot when it changed, and late records; then advance
 the partition's watermark and evict what came due (eviction.py states the invariant).
 
-Crash safety of eviction: a replay after a crash re-sends a message's row from its state, and
-an evicted state has none. So a state is evicted only once the input offset of its last change
-is below the group's committed offset (`durable`, read from Kafka by the worker): then its last
-row is durable. Until then it waits, and is tried again when the committed offsets move.
+A state is evicted only once the input offset of its last change is committed, so its last
+row is durable (eviction.EventTimeEviction says why).
 """
 
 from __future__ import annotations
@@ -27,15 +25,7 @@ from schemas.late_event import LateEvent, LateReason
 from schemas.provider_ids import spellings
 from schemas.subscriber_activity import SubscriberSnapshot
 from stream_processors import metrics
-from stream_processors.eviction import (
-    WATERMARK_KEY_PREFIX,
-    ClosedMarker,
-    EvictionSchedule,
-    PartitionClock,
-    due,
-    is_marker,
-    watermark_key,
-)
+from stream_processors.eviction import ClosedMarker, EventTimeEviction, due, is_marker
 from stream_processors.message_state import (
     MessageState,
     apply_event,
@@ -97,33 +87,24 @@ class MessageJoin:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         durable: Mapping[tuple[str, int], int] | None = None,
     ) -> None:
-        """durable: (topic, partition) -> the group's committed offset, kept current by the
-        caller (who then calls `durable_advanced`); None: every change counts as durable."""
+        """durable: (topic, partition) -> the group's committed offset (EventTimeEviction)."""
         self.table = table
         self.lateness = lateness
         self.marker_retention = marker_retention
         self.now = clock
-        self.durable = durable
-        self.clocks: dict[int, PartitionClock] = {}
-        self.schedule = EvictionSchedule()
-        self.waiting: dict[int, set[bytes]] = {}  # due, but their last change not committed
-        self.retry: set[int] = set()
+        self.eviction = EventTimeEviction(table, clock, durable)
+        self.schedule = self.eviction.schedule
+        self.clocks = self.eviction.clocks
 
     def rebuild(self) -> None:
         """The schedule lives in memory: after every recovery (start, rebalance) it is rebuilt
         from the states the table now holds, and the watermarks from their persisted values
         (a clock already ahead in memory keeps its value)."""
-        self.schedule.clear()
-        self.waiting.clear()
-        self.retry.clear()
+        self.eviction.clear()
         for key, raw in self.table.items():
-            if key.startswith(WATERMARK_KEY_PREFIX):
-                partition = int(key[len(WATERMARK_KEY_PREFIX) :])
-                stored = datetime.fromisoformat(raw.decode())
-                clock = self.clocks.setdefault(partition, PartitionClock())
-                if clock.watermark is None or stored > clock.watermark:
-                    clock.watermark = clock.persisted = stored
-            elif is_marker(raw):
+            if self.eviction.restore_watermark(key, raw):
+                continue
+            if is_marker(raw):
                 marker = ClosedMarker.from_bytes(raw)
                 self.schedule.schedule(marker.partition, marker.forget_after, key)
             else:
@@ -132,16 +113,14 @@ class MessageJoin:
         metrics.EVICTION_SCHEDULED.set(self.pending())
 
     def pending(self) -> int:
-        return self.schedule.pending() + sum(len(keys) for keys in self.waiting.values())
+        return self.eviction.pending()
 
     def durable_advanced(self) -> None:
-        """The committed offsets moved: states waiting on them are tried again at their
-        partition's next event (a table write needs an event of that partition)."""
-        self.retry.update(self.waiting)
+        """The committed offsets moved: states waiting on them are tried again."""
+        self.eviction.durable_advanced()
 
     def watermark(self, partition: int) -> datetime | None:
-        clock = self.clocks.get(partition)
-        return clock.watermark if clock else None
+        return self.eviction.watermark(partition)
 
     def process(
         self,
@@ -230,6 +209,8 @@ class MessageJoin:
                             spelling=spelling,
                             provider_message_id=provider_id,
                             message_id=event.message_id,
+                            sent_at=event.occurred_at,
+                            attribution_window_hours=event.attribution_window_hours,
                         )
                     )
         out.rows.append(funnel_row(state))
@@ -253,32 +234,13 @@ class MessageJoin:
         lagging: Collection[str],
         out: JoinOutput,
     ) -> None:
-        clock = self.clocks.setdefault(partition, PartitionClock())
-        if clock.observe(topic, event_time, self.now(), lagging):
-            assert clock.watermark is not None
-            metrics.WATERMARK.labels(str(partition)).set(clock.watermark.timestamp())
-            if clock.should_persist():
-                self.table[watermark_key(partition)] = clock.watermark.isoformat().encode()
-                clock.persisted = clock.watermark
-        if clock.watermark is None:
+        watermark, keys = self.eviction.advance(partition, topic, event_time, lagging)
+        if watermark is None:
             return
-        # On every event, not only when the watermark moves: an entry scheduled after the
-        # watermark passed its due time (a schedule rebuilt after a rebalance, a state written
-        # late) is evicted at the partition's next event instead of waiting for newer time.
-        due_keys = self.schedule.pop_due(partition, clock.watermark)
-        if partition in self.retry:
-            self.retry.discard(partition)
-            due_keys += self.waiting.pop(partition, set())
-        for key in due_keys:
-            self._evict(partition, key, clock.watermark, out)
+        metrics.WATERMARK.labels(str(partition)).set(watermark.timestamp())
+        for key in keys:
+            self._evict(partition, key, watermark, out)
         metrics.EVICTION_SCHEDULED.set(self.pending())
-
-    def _durable(self, state: MessageState, partition: int) -> bool:
-        if self.durable is None or state.changed_at is None:
-            return True
-        topic, offset = state.changed_at
-        committed = self.durable.get((topic, partition))
-        return committed is not None and offset < committed
 
     def _evict(self, partition: int, key: bytes, watermark: datetime, out: JoinOutput) -> None:
         """Runs while an event of `partition` is processed: Faust writes a table change to the
@@ -299,8 +261,8 @@ class MessageJoin:
         if not watermark > due(hold, self.lateness):  # a send came and moved the horizon
             self.schedule.schedule(partition, due(hold, self.lateness), key)
             return
-        if not self._durable(state, partition):
-            self.waiting.setdefault(partition, set()).add(key)
+        if not self.eviction.is_durable(state.changed_at, partition):
+            self.eviction.wait(partition, key)
             return
         orphan = state.send is None
         if orphan:  # held a whole horizon and no send came: its events are written out

@@ -43,8 +43,16 @@ SUBSCRIBER_RETIRED = Counter(
 )
 UNRESOLVED_RECEIPTS = Counter(
     "smsfunnel_resolver_inputs_total",
-    "Resolver inputs: 'held' when receipts wait for their send's provider id, else 'resolved'.",
+    "Resolver inputs: 'held' when receipts wait for their send's provider id, 'late' for a "
+    "receipt of a provider id already forgotten (written to the late-events topic), else "
+    "'resolved'.",
     ["outcome"],
+)
+RESOLVER_EVICTED = Counter(
+    "smsfunnel_resolver_states_evicted_total",
+    "Resolver states forgotten on event time: reference (its message's horizon passed), "
+    "orphan (receipts whose send never came, written out), marker (closed markers forgotten).",
+    ["kind"],
 )
 STALLED_COMMITS = Gauge(
     "smsfunnel_join_stalled_commit_partitions",

@@ -3,28 +3,37 @@ named it. Pure: no Kafka here.
 
 Receipts are kept (not dropped once forwarded): on every input, all of them are forwarded again
 once the message is known. The join drops repeats by event id, so forwarding twice is harmless,
-and a replay after a crash re-sends whatever a crash may have lost.
+and a replay after a crash re-sends whatever a crash may have lost. The state is forgotten on
+event time (resolver_join.py), when `hold_until` is past by more than the allowed lateness.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import orjson
 
 from schemas.events import DeliveryReceiptEvent, MessageReference, ProviderReceiptEvent
+from stream_processors.message_state import ORPHAN_GRACE, send_horizon
 
 
 @dataclass
 class ReferenceState:
     reference: MessageReference | None = None
     receipts: dict[str, ProviderReceiptEvent] = field(default_factory=dict)
+    # bookkeeping: the partition whose changelog holds it, the input (topic, offset) of its
+    # last change (eviction waits until that is committed)
+    partition: int = -1
+    changed_at: tuple[str, int] | None = None
 
     def to_bytes(self) -> bytes:
         return orjson.dumps(
             {
                 "ref": self.reference.model_dump(mode="json") if self.reference else None,
                 "rcpt": {k: r.model_dump(mode="json") for k, r in self.receipts.items()},
+                "p": self.partition,
+                "o": list(self.changed_at) if self.changed_at else None,
             }
         )
 
@@ -34,7 +43,24 @@ class ReferenceState:
         return cls(
             reference=MessageReference.model_validate(d["ref"]) if d["ref"] else None,
             receipts={k: ProviderReceiptEvent.model_validate(r) for k, r in d["rcpt"].items()},
+            partition=d.get("p", -1),
+            changed_at=tuple(d["o"]) if d.get("o") else None,  # type: ignore[arg-type]
         )
+
+
+def hold_until(state: ReferenceState) -> datetime | None:
+    """Known message: its horizon (receipts after it do not count in the join either).
+    Receipts with no send yet: the first one's time plus the grace a send may lag its own
+    receipts (an orphan so far). None: a reference written before they carried the send time,
+    kept as before."""
+    ref = state.reference
+    if ref is not None:
+        if ref.sent_at is None:
+            return None
+        return send_horizon(ref.sent_at, ref.attribution_window_hours)
+    if not state.receipts:
+        return None
+    return min(r.occurred_at for r in state.receipts.values()) + ORPHAN_GRACE
 
 
 def apply_reference(
