@@ -34,7 +34,12 @@ from schemas.events import (
 )
 from schemas.privacy import hash_phone, timezone_of
 
-DEFAULT_START = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+# Three days ago, 09:00 UTC: a campaign in the recent past, so its events are not late against
+# a pipeline that also sees events stamped now (a fixed date would age past the horizon and
+# the allowed lateness, and turn every generated event late). Same seed, same day: same events.
+DEFAULT_START = (datetime.now(UTC) - timedelta(days=3)).replace(
+    hour=9, minute=0, second=0, microsecond=0
+)
 PRICE_PER_PART = Decimal("0.0079")
 
 # (campaign, variant) -> click-through of delivered messages, conversion of clickers

@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -63,7 +63,8 @@ def test_postback_gets_503_while_kafka_is_down_and_counts_once_after(
         message_id = str(uuid.uuid4())
         send = {
             "message_id": message_id,
-            "occurred_at": "2026-11-20T12:00:00Z",
+            # recent: the postback is stamped now, and must fall inside the send's horizon
+            "occurred_at": (datetime.now(UTC) - timedelta(hours=1)).isoformat(),
             "campaign": "outage",
             "sender": "12345",
             "to": "+14155550142",
