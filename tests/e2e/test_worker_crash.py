@@ -41,11 +41,12 @@ def test_worker_killed_at_rest_and_mid_stream_recovers_to_ground_truth(pipeline:
     with LagProbe(pipeline.bootstrap) as probe:
         start = probe.lag(pipeline.settings.worker_id, topics)
         deadline = time.monotonic() + 180
-        while probe.lag(pipeline.settings.worker_id, topics) > start * 0.7:
+        while (left := probe.lag(pipeline.settings.worker_id, topics)) > start * 0.7:
             pipeline.alive()
             assert time.monotonic() < deadline, "the restarted worker made no progress"
             time.sleep(0.1)
     pipeline.kill_worker()
+    assert 0 < left < start, (left, start)  # killed mid-stream, not at rest
     pipeline.restart_worker()
     pipeline.drain(timeout=300)
 
