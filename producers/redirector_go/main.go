@@ -47,6 +47,7 @@ type redirector struct {
 	clicksTopic    string
 	links          *registry
 	producer       *kgo.Client
+	metrics        http.Handler
 }
 
 var notFoundBody = []byte("unknown or expired link\n")
@@ -54,7 +55,7 @@ var notFoundBody = []byte("unknown or expired link\n")
 func (s *redirector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch r.URL.Path {
 	case "/metrics":
-		promhttp.Handler().ServeHTTP(w, r)
+		s.metrics.ServeHTTP(w, r)
 		return
 	case "/health":
 		w.Write([]byte("ok\n"))
@@ -165,6 +166,7 @@ func main() {
 		clicksTopic: *clicksTopic,
 		links:       links,
 		producer:    producer,
+		metrics:     promhttp.Handler(),
 	}
 	prometheus.MustRegister(clicksTotal, clicksLost,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
