@@ -177,6 +177,33 @@ class EventTimeEviction:
         self.waiting.clear()
         self.retry.clear()
 
+    def rebuild(self, due_of: Callable[[bytes], tuple[int, datetime] | None]) -> None:
+        """After every recovery (start, rebalance), from what the table now holds: watermarks
+        from their persisted values (a clock already ahead in memory keeps its value), markers
+        scheduled at their forget time, every other state at `due_of(raw)` -> (partition, due),
+        None for a state that is never due."""
+        self.clear()
+        for key, raw in self.table.items():
+            if self.restore_watermark(key, raw):
+                continue
+            if is_marker(raw):
+                marker = ClosedMarker.from_bytes(raw)
+                self.schedule.schedule(marker.partition, marker.forget_after, key)
+                continue
+            found = due_of(raw)
+            if found is not None:
+                self.schedule.schedule(found[0], found[1], key)
+
+    def expire_marker(self, partition: int, key: bytes, raw: bytes, watermark: datetime) -> bool:
+        """A marker that came due: deleted once the watermark is past its forget time (True),
+        else looked at again then."""
+        marker = ClosedMarker.from_bytes(raw)
+        if watermark > marker.forget_after:
+            del self.table[key]
+            return True
+        self.schedule.schedule(partition, marker.forget_after, key)
+        return False
+
     def restore_watermark(self, key: bytes, raw: bytes) -> bool:
         """After a recovery: True if `key` is a persisted watermark (restored into its clock,
         unless the clock in memory is already ahead)."""

@@ -100,16 +100,12 @@ class MessageJoin:
         """The schedule lives in memory: after every recovery (start, rebalance) it is rebuilt
         from the states the table now holds, and the watermarks from their persisted values
         (a clock already ahead in memory keeps its value)."""
-        self.eviction.clear()
-        for key, raw in self.table.items():
-            if self.eviction.restore_watermark(key, raw):
-                continue
-            if is_marker(raw):
-                marker = ClosedMarker.from_bytes(raw)
-                self.schedule.schedule(marker.partition, marker.forget_after, key)
-            else:
-                partition, hold = hold_until_from_bytes(raw)
-                self.schedule.schedule(partition, due(hold, self.lateness), key)
+
+        def due_of(raw: bytes) -> tuple[int, datetime]:
+            partition, hold = hold_until_from_bytes(raw)
+            return partition, due(hold, self.lateness)
+
+        self.eviction.rebuild(due_of)
         metrics.EVICTION_SCHEDULED.set(self.pending())
 
     def pending(self) -> int:
@@ -249,12 +245,8 @@ class MessageJoin:
         if stored is None:
             return
         if is_marker(stored):
-            marker = ClosedMarker.from_bytes(stored)
-            if watermark > marker.forget_after:
-                del self.table[key]
+            if self.eviction.expire_marker(partition, key, stored, watermark):
                 metrics.STATES_EVICTED.labels("marker").inc()
-            else:
-                self.schedule.schedule(partition, marker.forget_after, key)
             return
         state = MessageState.from_bytes(stored)
         hold = hold_until(state)

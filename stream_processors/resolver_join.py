@@ -57,18 +57,13 @@ class ResolverJoin:
     def rebuild(self) -> None:
         """After every recovery: the schedule from the table, the watermarks from their
         persisted values."""
-        self.eviction.clear()
-        for key, raw in self.table.items():
-            if self.eviction.restore_watermark(key, raw):
-                continue
-            if is_marker(raw):
-                marker = ClosedMarker.from_bytes(raw)
-                self.eviction.schedule.schedule(marker.partition, marker.forget_after, key)
-                continue
+
+        def due_of(raw: bytes) -> tuple[int, datetime] | None:
             state = ReferenceState.from_bytes(raw)
             hold = hold_until(state)
-            if hold is not None:
-                self.eviction.schedule.schedule(state.partition, due(hold, self.lateness), key)
+            return None if hold is None else (state.partition, due(hold, self.lateness))
+
+        self.eviction.rebuild(due_of)
 
     def durable_advanced(self) -> None:
         self.eviction.durable_advanced()
@@ -132,12 +127,8 @@ class ResolverJoin:
         if stored is None:
             return
         if is_marker(stored):
-            marker = ClosedMarker.from_bytes(stored)
-            if watermark > marker.forget_after:
-                del self.table[key]
+            if self.eviction.expire_marker(partition, key, stored, watermark):
                 metrics.RESOLVER_EVICTED.labels("marker").inc()
-            else:
-                self.eviction.schedule.schedule(partition, marker.forget_after, key)
             return
         state = ReferenceState.from_bytes(stored)
         hold = hold_until(state)

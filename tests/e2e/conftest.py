@@ -23,6 +23,7 @@ from sinks.query_client import SinkQuery
 from smsfunnel.drain import pipeline_stages, wait_until_drained
 from smsfunnel.processes import settings_env, spawn_service, stop_service
 from smsfunnel.settings import PROJECT_ROOT, AccountSecrets, Settings
+from tests.ground_truth import ExpectedMessage, expected_messages
 
 SHARED_KAFKA_LIB = PROJECT_ROOT / ".smsfunnel" / "kafka" / "lib"
 
@@ -73,6 +74,35 @@ class Pipeline:
             timeout=timeout,
             on_progress=check,
         )
+
+
+def assert_rows_match_ground_truth(
+    p: Pipeline, account: str, events: list[Any], messages: int
+) -> dict[tuple[str, str], ExpectedMessage]:
+    """Every message's funnel row in ClickHouse against the offline count of its events:
+    version = its distinct events (a message left short names itself), delivery status, human
+    clicks, conversions. Returns the offline messages."""
+    truth = expected_messages(events)
+    rows = p.query.rows(
+        "SELECT message_id, version, delivery_status, human_clicks, conversions "
+        "FROM funnel_rows FINAL WHERE account = {a:String}",
+        {"a": account},
+    )
+    assert len(rows) == len(truth) == messages
+    short = [
+        r["message_id"]
+        for r in rows
+        if r["version"] != truth[(account, r["message_id"])].distinct_events
+    ]
+    assert short == [], f"{len(short)} messages lost events, e.g. {short[:3]}"
+    for r in rows:
+        want = truth[(account, r["message_id"])]
+        assert (r["delivery_status"], r["human_clicks"], r["conversions"]) == (
+            want.delivery_status,
+            want.human_clicks,
+            len(want.conversions),
+        ), r["message_id"]
+    return truth
 
 
 def metric_value(port: int, name: str, labels: str) -> float:

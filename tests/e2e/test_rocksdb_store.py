@@ -12,9 +12,13 @@ import pytest
 from infra.local_kafka import LocalKafka
 from producers.kafka_producer import EventProducer
 from producers.workload import generate_campaign
-from tests.ground_truth import expected_messages
 
-from .conftest import edge_settings, start_pipeline, stop_pipeline
+from .conftest import (
+    assert_rows_match_ground_truth,
+    edge_settings,
+    start_pipeline,
+    stop_pipeline,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -46,21 +50,7 @@ def test_rocksdb_store_keeps_state_across_restarts(kafka_lib: Path, tmp_path: Pa
         producer.flush()
         pipeline.drain(timeout=240)
 
-        truth = expected_messages(events)
-        rows = pipeline.query.rows(
-            "SELECT message_id, version, delivery_status, human_clicks, conversions "
-            "FROM funnel_rows FINAL WHERE account = {a:String}",
-            {"a": account},
-        )
-        assert len(rows) == len(truth) == 600
-        for r in rows:
-            want = truth[(account, r["message_id"])]
-            assert (r["version"], r["delivery_status"], r["human_clicks"], r["conversions"]) == (
-                want.distinct_events,
-                want.delivery_status,
-                want.human_clicks,
-                len(want.conversions),
-            ), r["message_id"]
+        assert_rows_match_ground_truth(pipeline, account, events, 600)
     finally:
         producer.close()
         if pipeline is not None:

@@ -14,8 +14,8 @@ from producers.workload import generate_campaign
 from schemas.topics import JOIN_INPUTS
 from smsfunnel.drain import LagProbe
 from smsfunnel.report import campaign_summary
-from tests.e2e.conftest import Pipeline
-from tests.ground_truth import expected_messages, expected_variants
+from tests.e2e.conftest import Pipeline, assert_rows_match_ground_truth
+from tests.ground_truth import expected_variants
 
 pytestmark = pytest.mark.e2e
 
@@ -50,26 +50,7 @@ def test_worker_killed_at_rest_and_mid_stream_recovers_to_ground_truth(pipeline:
     pipeline.restart_worker()
     pipeline.drain(timeout=300)
 
-    truth = expected_messages(events)
-    rows = pipeline.query.rows(
-        "SELECT message_id, version, delivery_status, human_clicks, conversions "
-        "FROM funnel_rows FINAL WHERE account = {a:String}",
-        {"a": account},
-    )
-    assert len(rows) == len(truth) == 3000
-    short = [
-        r["message_id"]
-        for r in rows
-        if r["version"] != truth[(account, r["message_id"])].distinct_events
-    ]
-    assert short == [], f"{len(short)} messages lost events, e.g. {short[:3]}"
-    for r in rows:
-        want = truth[(account, r["message_id"])]
-        assert (r["delivery_status"], r["human_clicks"], r["conversions"]) == (
-            want.delivery_status,
-            want.human_clicks,
-            len(want.conversions),
-        )
+    truth = assert_rows_match_ground_truth(pipeline, account, events, 3000)
     offline = expected_variants(truth)
     for s in campaign_summary(pipeline.query, account):
         want = offline[(account, s.campaign, s.variant)]
