@@ -51,9 +51,8 @@ def spawn_service(
     """Run `smsfunnel <name>` (worker, sink, ingest, redirector) in its own process, output to
     log_dir/<log_name or name>.log."""
     log_dir.mkdir(parents=True, exist_ok=True)
-    with open(
-        log_dir / f"{log_name or name}.log", "ab"
-    ) as log:  # the child keeps its own descriptor
+    log_path = log_dir / f"{log_name or name}.log"
+    with open(log_path, "ab") as log:  # the child keeps its own descriptor
         return subprocess.Popen(
             [sys.executable, "-m", "smsfunnel", name],
             env=env,

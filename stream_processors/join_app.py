@@ -390,9 +390,7 @@ def create_app(settings: Settings, bootstrap: str | None = None) -> faust.App:
                 message.offset,
                 inputs_lagging(message.partition, [MESSAGE_REFERENCES.name]),
             )
-            outcome = (
-                "late" if out.late and not out.receipts else "held" if out.held else "resolved"
-            )
+            outcome = "late" if out.input_late else "held" if out.held else "resolved"
             metrics.UNRESOLVED_RECEIPTS.labels(outcome).inc()
             for receipt in out.receipts:
                 await receipts_topic.send(
