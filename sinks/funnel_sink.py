@@ -2,7 +2,8 @@
 
 Pipeline (snuba's shape): poll → parse → batch (closes on size or age) → insert → recompute the
 hourly aggregates the batch touched → commit offsets. Offsets are committed only after
-ClickHouse acknowledged, so a crash replays at most the uncommitted batches.
+ClickHouse acknowledged, so a crash replays at most the uncommitted batches. Commits are sent
+without waiting (sinks/pending_offsets.py says why); a failed one is sent again.
 
 Why a replay never counts twice: every write is an idempotent upsert by key.
   - funnel_rows: ReplacingMergeTree(version) keyed by (account, message_id); a replayed row
@@ -47,10 +48,14 @@ from schemas.topics import (
 from sinks import metrics
 from sinks.failpoints import failpoint
 from sinks.hourly_aggregate import RECOMPUTE_COHORTS
+from sinks.pending_offsets import PendingOffsets
 from smsfunnel.kafka_config import consumer_config
 from smsfunnel.settings import Settings
 
 log = logging.getLogger(__name__)
+
+COMMIT_PAUSE_MIN = 0.5  # seconds before a failed commit is sent again; doubles per failure
+COMMIT_PAUSE_MAX = 5.0
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -324,8 +329,8 @@ class Batch:
         ranges = ",".join(f"{t}:{p}:{a}-{b}" for (t, p), (a, b) in sorted(self.offsets.items()))
         return f"{table}:" + hashlib.sha256(ranges.encode()).hexdigest()
 
-    def commit_offsets(self) -> list[TopicPartition]:
-        return [TopicPartition(t, p, last + 1) for (t, p), (_, last) in self.offsets.items()]
+    def next_offsets(self) -> dict[tuple[str, int], int]:
+        return {(t, p): last + 1 for (t, p), (_, last) in self.offsets.items()}
 
 
 class FunnelSink:
@@ -333,11 +338,14 @@ class FunnelSink:
         self.settings = settings
         self.client = client
         self.lock = threading.Lock()  # the embedded engine is shared with the query server
-        overrides: dict[str, object] = {"session.timeout.ms": 10_000}
+        overrides: dict[str, object] = {"session.timeout.ms": 10_000, "on_commit": self._on_commit}
         if settings.sink_instance_id:
             overrides["group.instance.id"] = settings.sink_instance_id
         self.consumer = Consumer(consumer_config(bootstrap, settings.sink_group, **overrides))
         self.stopping = threading.Event()
+        self.pending = PendingOffsets()
+        self.commit_sent_at = 0.0
+        self.commit_pause = COMMIT_PAUSE_MIN
 
     def stop(self, *_: object) -> None:
         self.stopping.set()
@@ -346,7 +354,8 @@ class FunnelSink:
         self.consumer.subscribe(
             [spec.name for spec in SINK_INPUTS],
             on_assign=lambda _, parts: log.info("assigned %d partitions", len(parts)),
-            on_revoke=lambda _, parts: log.info("revoked %d partitions", len(parts)),
+            on_revoke=self._on_revoke,
+            on_lost=self._on_lost,
         )
         batch = Batch()
         try:
@@ -362,8 +371,11 @@ class FunnelSink:
                     batch = Batch()
                 elif not batch.records:
                     batch.opened_at = time.monotonic()
+                if self.pending and time.monotonic() - self.commit_sent_at >= self.commit_pause:
+                    self._commit()  # a failed commit, sent again on its own
             if batch.records:
                 self.flush(batch)
+            self._commit_before_leaving()
         finally:
             self.consumer.close()
 
@@ -437,14 +449,15 @@ class FunnelSink:
                 rows = [late_columns(e) for e in batch.late.values()]
                 self._insert("late_events", rows, LATE_COLUMNS, batch)
         failpoint("sink.after_insert")
-        # Only now, with ClickHouse's acknowledgement in hand, do the offsets move.
-        self._commit(batch.commit_offsets())
+        # Only now, with ClickHouse's acknowledgement in hand, are the offsets owed to Kafka.
+        self.pending.add(batch.next_offsets())
+        self._commit()
         elapsed = time.monotonic() - started
         metrics.BATCHES.inc()
         metrics.RECORDS.inc(batch.records)
         metrics.FLUSH_SECONDS.observe(elapsed)
         log.info(
-            "batch committed: %d records, %d rows, %d credit sets, %d responses, "
+            "batch written, commit sent: %d records, %d rows, %d credit sets, %d responses, "
             "%d dead letters, %d late events in %.3fs",
             batch.records,
             len(batch.rows),
@@ -455,34 +468,75 @@ class FunnelSink:
             elapsed,
         )
 
-    def _commit(self, offsets: list[TopicPartition]) -> None:
-        """Commit, riding out a broker or coordinator outage.
+    def _commit(self) -> None:
+        """Send every owed offset, without waiting for the answer (`_on_commit` gets it, from
+        inside `consume`).
 
-        The batch is already in ClickHouse, so the choice is only when its offsets move:
-        transient failures (broker away, coordinator moving) are retried until they succeed or
-        the sink is stopped; a commit the group refuses for good (the partitions were revoked
-        while we waited) is dropped, and whoever owns them next re-delivers the batch, which
-        the idempotent upserts absorb. Either way the sink keeps running.
+        Never waiting is on purpose: a commit retried in place until it succeeds stops the
+        consumer polling, and librdkafka serves rebalances (the one a broker restart starts
+        included) only through polls. A commit that fails is simply sent again, merged with
+        later batches' offsets, after a pause that doubles up to COMMIT_PAUSE_MAX.
         """
-        delay = 0.1
-        while True:
-            try:
-                self.consumer.commit(offsets=offsets, asynchronous=False)
+        if not self.pending:
+            metrics.UNCOMMITTED_PARTITIONS.set(0)
+            return
+        self.commit_sent_at = time.monotonic()
+        offsets = [TopicPartition(t, p, o) for t, p, o in self.pending.to_commit()]
+        metrics.UNCOMMITTED_PARTITIONS.set(len(offsets))
+        try:
+            self.consumer.commit(offsets=offsets, asynchronous=True)
+        except KafkaException as exc:  # refused locally (e.g. no group yet): try again later
+            self._commit_failed(exc.args[0] if exc.args else None, offsets)
+
+    def _on_commit(self, error: KafkaError | None, partitions: list[TopicPartition]) -> None:
+        if error is None:
+            done = [(tp.topic, tp.partition, tp.offset) for tp in partitions if tp.error is None]
+            self.pending.acknowledged(done)
+            failed = [tp for tp in partitions if tp.error is not None]
+            if not failed:
+                self.commit_pause = COMMIT_PAUSE_MIN
+                metrics.UNCOMMITTED_PARTITIONS.set(len(self.pending))
                 return
+            error, partitions = failed[0].error, failed
+        self._commit_failed(error, partitions)
+
+    def _commit_failed(self, error: object, partitions: list[TopicPartition]) -> None:
+        if isinstance(error, KafkaError) and not commit_retriable(error):
+            # The group took these partitions from us; their next owner re-delivers.
+            metrics.COMMIT_FAILURES.labels("dropped").inc()
+            log.warning("commit refused, batches will be re-delivered: %s", error)
+            self.pending.forget((tp.topic, tp.partition) for tp in partitions)
+        else:
+            metrics.COMMIT_FAILURES.labels("retried").inc()
+            log.warning("commit failed, sending again in %.1fs: %s", self.commit_pause, error)
+            self.commit_pause = min(self.commit_pause * 2, COMMIT_PAUSE_MAX)
+        metrics.UNCOMMITTED_PARTITIONS.set(len(self.pending))
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        """Still ours for the length of this call: pay what we owe on them, then forget it."""
+        log.info("revoked %d partitions", len(partitions))
+        mine = {(tp.topic, tp.partition) for tp in partitions}
+        owed = [TopicPartition(t, p, o) for t, p, o in self.pending.to_commit() if (t, p) in mine]
+        if owed:
+            try:
+                consumer.commit(offsets=owed, asynchronous=False)
             except KafkaException as exc:
-                error = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
-                if error is None:
-                    raise
-                if not commit_retriable(error):
-                    metrics.COMMIT_FAILURES.labels("dropped").inc()
-                    log.warning("commit refused, batch will be re-delivered: %s", error)
-                    return
-                metrics.COMMIT_FAILURES.labels("retried").inc()
-                log.warning("commit failed, retrying in %.1fs: %s", delay, error)
-                if self.stopping.wait(delay):
-                    log.warning("stopping with a batch uncommitted; it will be re-delivered")
-                    return
-                delay = min(delay * 2, 5.0)
+                log.warning("commit on revoke failed, batches will be re-delivered: %s", exc)
+        self.pending.forget(mine)
+
+    def _on_lost(self, _: Consumer, partitions: list[TopicPartition]) -> None:
+        """No longer ours (the session expired): a commit would be refused; forget."""
+        log.warning("lost %d partitions; their next owner re-delivers", len(partitions))
+        self.pending.forget((tp.topic, tp.partition) for tp in partitions)
+
+    def _commit_before_leaving(self) -> None:
+        if not self.pending:
+            return
+        offsets = [TopicPartition(t, p, o) for t, p, o in self.pending.to_commit()]
+        try:
+            self.consumer.commit(offsets=offsets, asynchronous=False)
+        except KafkaException as exc:
+            log.warning("stopping with batches uncommitted; they will be re-delivered: %s", exc)
 
     def _insert(self, table: str, rows: list[list[object]], columns: list[str], b: Batch) -> None:
         self.client.insert(

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
-RECORDS = Counter("smsfunnel_sink_records_total", "Kafka records consumed and committed.")
+RECORDS = Counter(
+    "smsfunnel_sink_records_total", "Kafka records consumed and written to ClickHouse."
+)
 ROWS_WRITTEN = Counter(
     "smsfunnel_sink_rows_written_total", "Rows inserted into ClickHouse, by table.", ["table"]
 )
-BATCHES = Counter("smsfunnel_sink_batches_total", "Batches written and committed.")
+BATCHES = Counter(
+    "smsfunnel_sink_batches_total", "Batches written to ClickHouse (their commit then sent)."
+)
 FLUSH_SECONDS = Histogram(
     "smsfunnel_sink_flush_seconds",
     "Time to insert a batch, recompute its aggregates and commit its offsets.",
@@ -28,7 +32,13 @@ SKIPPED_INBOUND = Counter(
 )
 COMMIT_FAILURES = Counter(
     "smsfunnel_sink_commit_failures_total",
-    "Offset commits that failed after the batch was written, by what the sink did: retried "
-    "(broker or coordinator away) or dropped (partitions revoked; the batch is re-delivered).",
+    "Offset commits that failed after their batches were written, by what the sink did: retried "
+    "(broker or coordinator away; the offsets are sent again, with later batches' or on their "
+    "own) or dropped (the partitions went to another owner, which re-delivers those batches).",
     ["action"],
+)
+UNCOMMITTED_PARTITIONS = Gauge(
+    "smsfunnel_sink_uncommitted_partitions",
+    "Partitions whose written batches' offsets Kafka has not yet acknowledged. Stays above zero "
+    "only while commits fail (broker or coordinator away).",
 )

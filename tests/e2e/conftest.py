@@ -68,12 +68,28 @@ class Pipeline:
         def check(group: str, lag: int) -> None:
             self.alive()
 
-        wait_until_drained(
-            self.bootstrap,
-            pipeline_stages(self.settings.worker_id, self.settings.sink_group),
-            timeout=timeout,
-            on_progress=check,
-        )
+        try:
+            wait_until_drained(
+                self.bootstrap,
+                pipeline_stages(self.settings.worker_id, self.settings.sink_group),
+                timeout=timeout,
+                on_progress=check,
+            )
+        except TimeoutError as exc:
+            # CI keeps only the test's output: say what the stages were doing.
+            tails = "".join(
+                f"\n--- last lines of {name}.log ---\n{log_tail(self.logs / f'{name}.log')}"
+                for name in ("worker", "sink")
+            )
+            raise TimeoutError(f"{exc}{tails}") from None
+
+
+def log_tail(path: Path, lines: int = 25) -> str:
+    """The last lines of a service log, or why there are none."""
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError as exc:
+        return f"({exc})"
 
 
 def assert_rows_match_ground_truth(

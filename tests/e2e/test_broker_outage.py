@@ -157,6 +157,13 @@ def test_sink_survives_broker_outage_between_insert_and_commit(
         broker.start()
         pipeline.drain(timeout=240)
         pipeline.alive()
+        # Drained means Kafka holds every commit; the sink hears so at its next poll, and owes
+        # nothing (the batches written after the restart were owed until then).
+        gauge = "smsfunnel_sink_uncommitted_partitions"
+        deadline = time.monotonic() + 30
+        while metric_value(settings.sink_http_port, gauge, "") != 0:
+            assert time.monotonic() < deadline, "the sink still counts partitions uncommitted"
+            time.sleep(0.1)
 
         truth = expected_variants(expected_messages(workload.events))
         summaries = {(s.campaign, s.variant): s for s in campaign_summary(pipeline.query, account)}
