@@ -171,17 +171,23 @@ class EventTimeEviction:
     schedule: EvictionSchedule = field(default_factory=EvictionSchedule)
     waiting: dict[int, set[bytes]] = field(default_factory=dict)
     retry: set[int] = field(default_factory=set)
+    # orphans found closing at a recovery whose late records may not have reached Kafka
+    unsure: set[bytes] = field(default_factory=set)
 
     def clear(self) -> None:
         self.schedule.clear()
         self.waiting.clear()
         self.retry.clear()
+        self.unsure.clear()
 
-    def rebuild(self, due_of: Callable[[bytes], tuple[int, datetime] | None]) -> None:
+    def rebuild(
+        self, due_of: Callable[[bytes], tuple[int, datetime, tuple[str, int] | None] | None]
+    ) -> None:
         """After every recovery (start, rebalance), from what the table now holds: watermarks
         from their persisted values (a clock already ahead in memory keeps its value), markers
-        scheduled at their forget time, every other state at `due_of(raw)` -> (partition, due),
-        None for a state that is never due."""
+        scheduled at their forget time, every other state at `due_of(raw)` -> (partition, due,
+        closing), None for a state that is never due. A closing orphan whose step is not known
+        to be committed is `unsure`: its late records are written again (`orphan_step`)."""
         self.clear()
         for key, raw in self.table.items():
             if self.restore_watermark(key, raw):
@@ -192,7 +198,40 @@ class EventTimeEviction:
                 continue
             found = due_of(raw)
             if found is not None:
-                self.schedule.schedule(found[0], found[1], key)
+                partition, at, closing = found
+                self.schedule.schedule(partition, at, key)
+                if closing is not None and not self.is_durable(closing, partition):
+                    self.unsure.add(key)
+
+    def orphan_step(
+        self,
+        partition: int,
+        key: bytes,
+        closing: tuple[str, int] | None,
+        source: tuple[str, int] | None,
+    ) -> tuple[bool, bool]:
+        """An orphan came due and its last change is durable: (write its late records now,
+        replace it by its closed marker now).
+
+        Invariant: an orphan's state is replaced by its marker only once the step that wrote
+        its late records is committed - Faust flushes a step's output before committing it, so
+        the records are then on Kafka. Replacing it in the writing step itself could leave the
+        marker on the changelog and the records lost in a crash, and nothing would write them
+        again. So: step one writes them and records itself in the state (`closing`, which the
+        caller stores); the marker comes at a later step, once step one is committed. A
+        recovery that finds a closing orphan not known to be committed writes its records
+        again (repeats are harmless: the late table is keyed by event id). Without commit
+        tracking (no `durable`, or no source), both happen at once, as before."""
+        if closing is None or key in self.unsure:
+            self.unsure.discard(key)
+            if self.durable is None or source is None:
+                return True, True
+            self.wait(partition, key)
+            return True, False
+        if self.is_durable(closing, partition):
+            return False, True
+        self.wait(partition, key)
+        return False, False
 
     def expire_marker(self, partition: int, key: bytes, raw: bytes, watermark: datetime) -> bool:
         """A marker that came due: deleted once the watermark is past its forget time (True),

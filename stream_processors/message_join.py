@@ -101,9 +101,9 @@ class MessageJoin:
         from the states the table now holds, and the watermarks from their persisted values
         (a clock already ahead in memory keeps its value)."""
 
-        def due_of(raw: bytes) -> tuple[int, datetime]:
-            partition, hold = hold_until_from_bytes(raw)
-            return partition, due(hold, self.lateness)
+        def due_of(raw: bytes) -> tuple[int, datetime, tuple[str, int] | None]:
+            partition, hold, closing = hold_until_from_bytes(raw)
+            return partition, due(hold, self.lateness), closing
 
         self.eviction.rebuild(due_of)
         metrics.EVICTION_SCHEDULED.set(self.pending())
@@ -133,22 +133,23 @@ class MessageJoin:
         out = JoinOutput()
         key = state_key(event.account, event.message_id)
         stored = self.table.get(key)
+        source = (topic, offset) if topic else None
         if stored is not None and is_marker(stored):
-            out.late.append(self._after_eviction(partition, event, payload, stored))
+            marker = ClosedMarker.from_bytes(stored)
+            out.late.append(self._after_eviction(partition, event, payload, marker))
         else:
-            self._fold(partition, key, stored, event, out, (topic, offset) if topic else None)
-        self._advance(partition, topic, event.occurred_at, lagging, out)
+            self._fold(partition, key, stored, event, payload, out, source)
+        self._advance(partition, topic, event.occurred_at, lagging, out, source)
         for late in out.late:
             metrics.LATE_EVENTS.labels(late.reason.value).inc()
         return out
 
     def _after_eviction(
-        self, partition: int, event: MessageEventBase, payload: bytes, stored: bytes
+        self, partition: int, event: MessageEventBase, payload: bytes, marker: ClosedMarker
     ) -> LateEvent:
         """An event of an evicted message. Classified as it would have been had the state still
         been there: past the horizon -> after_window; of an orphan -> orphan; otherwise it came
         later than the allowed lateness -> window_closed (the only arrival-dependent case)."""
-        marker = ClosedMarker.from_bytes(stored)
         is_send = isinstance(event, SendEvent)
         if not marker.orphan and not is_send and event.occurred_at > marker.hold_until:
             reason, watermark, kept = LateReason.AFTER_WINDOW, None, ""
@@ -176,10 +177,16 @@ class MessageJoin:
         key: bytes,
         stored: bytes | None,
         event: MessageEventBase,
+        payload: bytes,
         out: JoinOutput,
         source: tuple[str, int] | None,
     ) -> None:
         state = MessageState.from_bytes(stored) if stored is not None else None
+        if state is not None and state.closing is not None:
+            # An orphan already written out, waiting only for that to be committed: closed.
+            marker = self._marker(state)
+            out.late.append(self._after_eviction(partition, event, payload, marker))
+            return
         previous = subscriber_snapshot(state) if state is not None else None
         state, changed = apply_event(state, event)
         if changed:
@@ -229,18 +236,33 @@ class MessageJoin:
         event_time: datetime,
         lagging: Collection[str],
         out: JoinOutput,
+        source: tuple[str, int] | None,
     ) -> None:
         watermark, keys = self.eviction.advance(partition, topic, event_time, lagging)
         if watermark is None:
             return
         metrics.WATERMARK.labels(str(partition)).set(watermark.timestamp())
         for key in keys:
-            self._evict(partition, key, watermark, out)
+            self._evict(partition, key, watermark, out, source)
         metrics.EVICTION_SCHEDULED.set(self.pending())
 
-    def _evict(self, partition: int, key: bytes, watermark: datetime, out: JoinOutput) -> None:
-        """Runs while an event of `partition` is processed: Faust writes a table change to the
-        current event's partition, which is the state's own (its events share the key)."""
+    def _marker(self, state: MessageState) -> ClosedMarker:
+        hold = hold_until(state)
+        forget = due(hold, self.lateness) + self.marker_retention
+        campaign = state.send.campaign if state.send else ""
+        return ClosedMarker(hold, forget, state.send is None, state.partition, campaign)
+
+    def _evict(
+        self,
+        partition: int,
+        key: bytes,
+        watermark: datetime,
+        out: JoinOutput,
+        source: tuple[str, int] | None,
+    ) -> None:
+        """Runs while an event of `partition` (read at `source`) is processed: Faust writes a
+        table change to the current event's partition, which is the state's own (its events
+        share the key)."""
         stored = self.table.get(key)
         if stored is None:
             return
@@ -258,10 +280,18 @@ class MessageJoin:
             return
         orphan = state.send is None
         if orphan:  # held a whole horizon and no send came: its events are written out
-            out.late += [_late(state, e, LateReason.ORPHAN, watermark) for e in timed_events(state)]
-        forget = due(hold, self.lateness) + self.marker_retention
-        campaign = state.send.campaign if state.send else ""
-        marker = ClosedMarker(hold, forget, orphan, partition, campaign)
+            write, close = self.eviction.orphan_step(partition, key, state.closing, source)
+            if write:
+                out.late += [
+                    _late(state, e, LateReason.ORPHAN, watermark) for e in timed_events(state)
+                ]
+            if not close:
+                if write:
+                    state.closing = source
+                    self.table[key] = state.to_bytes()
+                return
+        state.partition = partition
+        marker = self._marker(state)
         self.table[key] = marker.to_bytes()
-        self.schedule.schedule(partition, forget, key)
+        self.schedule.schedule(partition, marker.forget_after, key)
         metrics.STATES_EVICTED.labels("orphan" if orphan else "message").inc()

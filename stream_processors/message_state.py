@@ -99,6 +99,9 @@ class MessageState:
     # (topic, offset) of its last change, so it is evicted only once that is committed.
     partition: int = -1
     changed_at: tuple[str, int] | None = None
+    # An orphan whose late records were written by the step at this input (topic, offset): it
+    # becomes a closed marker once that is committed (eviction.EventTimeEviction.orphan_step).
+    closing: tuple[str, int] | None = None
 
     @property
     def seen(self) -> set[str]:
@@ -141,6 +144,7 @@ class MessageState:
                 "last": _iso(self.last_event_at),
                 "p": self.partition,
                 "o": list(self.changed_at) if self.changed_at else None,
+                "x": list(self.closing) if self.closing else None,
             }
         )
 
@@ -168,6 +172,7 @@ class MessageState:
             last_event_at=_dt(d["last"]),
             partition=d.get("p", -1),
             changed_at=tuple(d["o"]) if d.get("o") else None,  # type: ignore[arg-type]
+            closing=tuple(d["x"]) if d.get("x") else None,  # type: ignore[arg-type]
         )
 
 
@@ -335,15 +340,18 @@ def hold_until(state: MessageState) -> datetime:
     return state.first_event_at + ORPHAN_GRACE
 
 
-def hold_until_from_bytes(raw: bytes) -> tuple[int, datetime]:
-    """(partition, hold_until) of a stored state without building it: the schedule rebuild
-    after a restart reads every state, and full validation of each send would dominate."""
+def hold_until_from_bytes(raw: bytes) -> tuple[int, datetime, tuple[str, int] | None]:
+    """(partition, hold_until, closing) of a stored state without building it: the schedule
+    rebuild after a restart reads every state, and full validation of each send would
+    dominate."""
     d = orjson.loads(raw)
     send = d["send"]
+    closing = tuple(d["x"]) if d.get("x") else None
     if send:
         sent_at = datetime.fromisoformat(send["occurred_at"])
-        return d.get("p", -1), send_horizon(sent_at, send.get("attribution_window_hours"))
-    return d.get("p", -1), datetime.fromisoformat(d["first"]) + ORPHAN_GRACE
+        hold = send_horizon(sent_at, send.get("attribution_window_hours"))
+        return d.get("p", -1), hold, closing  # type: ignore[return-value]
+    return d.get("p", -1), datetime.fromisoformat(d["first"]) + ORPHAN_GRACE, closing  # type: ignore[return-value]
 
 
 def timed_events(state: MessageState) -> list[tuple[str, str, datetime]]:

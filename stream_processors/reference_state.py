@@ -26,6 +26,7 @@ class ReferenceState:
     # last change (eviction waits until that is committed)
     partition: int = -1
     changed_at: tuple[str, int] | None = None
+    closing: tuple[str, int] | None = None  # as MessageState.closing
 
     def to_bytes(self) -> bytes:
         return orjson.dumps(
@@ -34,6 +35,7 @@ class ReferenceState:
                 "rcpt": {k: r.model_dump(mode="json") for k, r in self.receipts.items()},
                 "p": self.partition,
                 "o": list(self.changed_at) if self.changed_at else None,
+                "x": list(self.closing) if self.closing else None,
             }
         )
 
@@ -45,6 +47,7 @@ class ReferenceState:
             receipts={k: ProviderReceiptEvent.model_validate(r) for k, r in d["rcpt"].items()},
             partition=d.get("p", -1),
             changed_at=tuple(d["o"]) if d.get("o") else None,  # type: ignore[arg-type]
+            closing=tuple(d["x"]) if d.get("x") else None,  # type: ignore[arg-type]
         )
 
 

@@ -58,10 +58,12 @@ class ResolverJoin:
         """After every recovery: the schedule from the table, the watermarks from their
         persisted values."""
 
-        def due_of(raw: bytes) -> tuple[int, datetime] | None:
+        def due_of(raw: bytes) -> tuple[int, datetime, tuple[str, int] | None] | None:
             state = ReferenceState.from_bytes(raw)
             hold = hold_until(state)
-            return None if hold is None else (state.partition, due(hold, self.lateness))
+            if hold is None:
+                return None
+            return state.partition, due(hold, self.lateness), state.closing
 
         self.eviction.rebuild(due_of)
 
@@ -78,20 +80,28 @@ class ResolverJoin:
         lagging: Collection[str] = (),
     ) -> ResolverOutput:
         out = ResolverOutput()
+        source = (topic, offset) if topic else None
         stored = self.table.get(key)
+        state = None
+        marker = None
         if stored is not None and is_marker(stored):
+            marker = ClosedMarker.from_bytes(stored)
+        elif stored is not None:
+            state = ReferenceState.from_bytes(stored)
+            if state.closing is not None:  # orphan receipts written out, the commit awaited
+                marker = self._marker(state)
+        if marker is not None:
             out.input_late = True
             if isinstance(item, ProviderReceiptEvent):
-                out.late.append(self._after_eviction(partition, item, stored))
+                out.late.append(self._after_eviction(partition, item, marker))
         else:
-            state = ReferenceState.from_bytes(stored) if stored is not None else None
             if isinstance(item, MessageReference):
                 state, changed = apply_reference(state, item)
             else:
                 state, changed = apply_receipt(state, item)
             if changed:
                 state.partition = partition
-                state.changed_at = (topic, offset) if topic else None
+                state.changed_at = source
                 self.table[key] = state.to_bytes()
                 hold = hold_until(state)
                 if hold is not None:
@@ -107,13 +117,12 @@ class ResolverJoin:
             watermark, keys = self.eviction.due(partition)
         if watermark is not None:
             for k in keys:
-                self._evict(partition, k, watermark, out)
+                self._evict(partition, k, watermark, out, source)
         return out
 
     def _after_eviction(
-        self, partition: int, receipt: ProviderReceiptEvent, stored: bytes
+        self, partition: int, receipt: ProviderReceiptEvent, marker: ClosedMarker
     ) -> LateEvent:
-        marker = ClosedMarker.from_bytes(stored)
         if marker.orphan:
             reason = LateReason.ORPHAN
         elif receipt.occurred_at > marker.hold_until:
@@ -122,7 +131,22 @@ class ResolverJoin:
             reason = LateReason.WINDOW_CLOSED
         return _late(receipt, marker.message_id, reason, marker, self.eviction.watermark(partition))
 
-    def _evict(self, partition: int, key: bytes, watermark: datetime, out: ResolverOutput) -> None:
+    def _marker(self, state: ReferenceState) -> ClosedMarker:
+        hold = hold_until(state)
+        assert hold is not None  # only states that come due are closed
+        forget = due(hold, self.lateness) + self.marker_retention
+        message_id = state.reference.message_id if state.reference else ""
+        orphan = state.reference is None
+        return ClosedMarker(hold, forget, orphan, state.partition, message_id=message_id)
+
+    def _evict(
+        self,
+        partition: int,
+        key: bytes,
+        watermark: datetime,
+        out: ResolverOutput,
+        source: tuple[str, int] | None,
+    ) -> None:
         stored = self.table.get(key)
         if stored is None:
             return
@@ -140,17 +164,25 @@ class ResolverJoin:
         if not self.eviction.is_durable(state.changed_at, partition):
             self.eviction.wait(partition, key)
             return
-        orphan = state.reference is None
-        forget = due(hold, self.lateness) + self.marker_retention
-        message_id = state.reference.message_id if state.reference else ""
-        marker = ClosedMarker(hold, forget, orphan, partition, message_id=message_id)
-        if orphan:  # no send came: its receipts are written out
-            out.late += [
-                _late(r, "", LateReason.ORPHAN, marker, watermark)
-                for r in sorted(state.receipts.values(), key=lambda r: (r.occurred_at, r.event_id))
-            ]
+        state.partition = partition
+        marker = self._marker(state)
+        orphan = marker.orphan
+        if orphan:  # no send came: its receipts are written out (two steps: orphan_step)
+            write, close = self.eviction.orphan_step(partition, key, state.closing, source)
+            if write:
+                out.late += [
+                    _late(r, "", LateReason.ORPHAN, marker, watermark)
+                    for r in sorted(
+                        state.receipts.values(), key=lambda r: (r.occurred_at, r.event_id)
+                    )
+                ]
+            if not close:
+                if write:
+                    state.closing = source
+                    self.table[key] = state.to_bytes()
+                return
         self.table[key] = marker.to_bytes()
-        self.eviction.schedule.schedule(partition, forget, key)
+        self.eviction.schedule.schedule(partition, marker.forget_after, key)
         metrics.RESOLVER_EVICTED.labels("orphan" if orphan else "reference").inc()
 
 

@@ -127,7 +127,8 @@ def test_hold_until_read_from_stored_bytes_matches_the_state() -> None:
     for events in ([send(24), click("c1", T0)], [click("c1", T0 + HOUR)], [send()]):
         state = fold(events)
         state.partition = 7
-        assert hold_until_from_bytes(state.to_bytes()) == (7, hold_until(state))
+        state.closing = None if state.send else ("clicks", 12)
+        assert hold_until_from_bytes(state.to_bytes()) == (7, hold_until(state), state.closing)
         assert not is_marker(state.to_bytes())
 
 
@@ -432,3 +433,33 @@ def test_a_state_is_evicted_only_once_its_last_change_is_committed() -> None:
     join.durable_advanced()
     join.process(0, click("y", T0 + 18 * DAY + HOUR, "other2"), b"{}", "clicks", offset=2)
     assert is_marker(join.table[key])
+
+
+def test_an_orphan_becomes_a_marker_only_once_the_step_writing_it_out_is_committed() -> None:
+    """Replacing an orphan by its marker in the step that writes its events out could leave
+    the marker on the changelog and the records lost in a crash, never to be written again."""
+    committed: dict[tuple[str, int], int] = {("clicks", 0): 1}  # the orphan's click: committed
+    table: dict[bytes, bytes] = {}
+    join = MessageJoin(table, LATENESS, dt.timedelta(days=30), lambda: FAR_FUTURE, committed)
+    ghost = b"acme\x1fghost"
+    join.process(0, click("c1", T0, "ghost"), b"{}", "clicks", offset=0)
+    due_past = T0 + 73 * HOUR + dt.timedelta(seconds=1)
+    out = join.process(0, click("c2", due_past, "other"), b"{}", "clicks", offset=1)
+    assert [(i.event_id, i.reason) for i in out.late] == [("c1", LateReason.ORPHAN)]
+    assert not is_marker(table[ghost])
+    # an event of the orphan meanwhile is written out as one, not folded into a row
+    out = join.process(0, click("c3", T0 + HOUR, "ghost"), b"{}", "clicks", offset=2)
+    assert out.rows == [] and [(i.event_id, i.reason) for i in out.late] == [
+        ("c3", LateReason.ORPHAN)
+    ]
+
+    crashed = MessageJoin(table, LATENESS, dt.timedelta(days=30), lambda: FAR_FUTURE, committed)
+    crashed.rebuild()  # clicks@1 is not committed: what it wrote may be lost
+    out = crashed.process(0, click("c2", due_past, "other"), b"{}", "clicks", offset=1)
+    assert [(i.event_id, i.reason) for i in out.late] == [("c1", LateReason.ORPHAN)]
+    out = crashed.process(0, click("c4", due_past, "other"), b"{}", "clicks", offset=2)
+    assert [i.event_id for i in out.late] == [] and not is_marker(table[ghost])
+    committed[("clicks", 0)] = 3  # the rewriting step (clicks@1) is committed
+    crashed.durable_advanced()
+    out = crashed.process(0, click("c5", due_past, "other"), b"{}", "clicks", offset=3)
+    assert [i.event_id for i in out.late] == [] and is_marker(table[ghost])

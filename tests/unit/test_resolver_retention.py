@@ -194,3 +194,40 @@ def test_within_the_lateness_every_receipt_is_forwarded_or_an_orphan(seed: int) 
     ticks = {key(1000 + i) for i in range(3)}
     left = {k: v for k, v in join.table.items() if not k.startswith(b"\x00") and k not in ticks}
     assert all(is_marker(v) for v in left.values())  # nothing held: markers, or forgotten
+
+
+def test_orphan_receipts_are_written_again_after_a_crash_that_may_have_lost_them() -> None:
+    """The step that writes an orphan's receipts out does not replace its state by a marker:
+    that waits until the step is committed (its records then on Kafka). A crash before that
+    (the state on the changelog, the records maybe not) writes them again after recovery."""
+    committed: dict[tuple[str, int], int] = {(RECEIPTS, 0): 1}  # the receipt is committed
+    table: dict[bytes, bytes] = {}
+    join = new(table, committed)
+    feed(join, receipt(9, T0, "a"), offset=0)
+    out = feed(join, ref(1, T0 + HOUR + LATENESS + HOUR), offset=5)  # past due: written out
+    assert [(x.event_id, x.reason) for x in out.late] == [("a", LateReason.ORPHAN)]
+    assert not is_marker(table[key(9)])  # not before the writing step (refs@5) is committed
+    (closed,) = feed(join, receipt(9, T0 + HOUR, "b"), offset=1).late
+    assert closed.reason is LateReason.ORPHAN  # written out, not held again
+
+    crashed = new(table, committed)  # refs@5 never committed: the records may be lost
+    crashed.rebuild()
+    again = feed(crashed, ref(2, T0 + HOUR + LATENESS + 2 * HOUR), offset=5)
+    assert [(x.event_id, x.reason) for x in again.late] == [("a", LateReason.ORPHAN)]
+    committed[(REFS, 0)] = 6
+    crashed.durable_advanced()
+    assert not feed(crashed, ref(3, T0 + 4 * DAY), offset=6).late  # not a third time
+    assert is_marker(table[key(9)])
+
+
+def test_no_orphan_receipts_are_written_again_when_their_step_was_committed() -> None:
+    committed: dict[tuple[str, int], int] = {(RECEIPTS, 0): 1}
+    table: dict[bytes, bytes] = {}
+    join = new(table, committed)
+    feed(join, receipt(9, T0, "a"), offset=0)
+    assert feed(join, ref(1, T0 + HOUR + LATENESS + HOUR), offset=5).late
+    committed[(REFS, 0)] = 6  # committed, then the worker restarts
+    restarted = new(table, committed)
+    restarted.rebuild()
+    assert not feed(restarted, ref(2, T0 + 4 * DAY), offset=6).late
+    assert is_marker(table[key(9)])
