@@ -285,6 +285,8 @@ class MessageJoin:
                 out.late += [
                     _late(state, e, LateReason.ORPHAN, watermark) for e in timed_events(state)
                 ]
+                if state.closing is None:  # counted when written out, not again after a crash
+                    metrics.STATES_EVICTED.labels("orphan").inc()
             if not close:
                 if write:
                     state.closing = source
@@ -294,4 +296,5 @@ class MessageJoin:
         marker = self._marker(state)
         self.table[key] = marker.to_bytes()
         self.schedule.schedule(partition, marker.forget_after, key)
-        metrics.STATES_EVICTED.labels("orphan" if orphan else "message").inc()
+        if not orphan:
+            metrics.STATES_EVICTED.labels("message").inc()

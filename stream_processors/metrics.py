@@ -51,7 +51,8 @@ UNRESOLVED_RECEIPTS = Counter(
 RESOLVER_EVICTED = Counter(
     "smsfunnel_resolver_states_evicted_total",
     "Resolver states forgotten on event time: reference (its message's horizon passed), "
-    "orphan (receipts whose send never came, written out), marker (closed markers forgotten).",
+    "orphan (receipts whose send never came, counted when written out; the state becomes a "
+    "marker once that is committed), marker (closed markers forgotten).",
     ["kind"],
 )
 STALLED_COMMITS = Gauge(
@@ -75,7 +76,8 @@ LATE_EVENTS = Counter(
 STATES_EVICTED = Counter(
     "smsfunnel_join_states_evicted_total",
     "Per-message states evicted once the watermark passed their hold time plus the allowed "
-    "lateness (message, orphan), and closed markers forgotten later (marker).",
+    "lateness (message; orphan: counted when its events are written out, the state becomes a "
+    "marker once that is committed), and closed markers forgotten later (marker).",
     ["kind"],
 )
 WATERMARK = Gauge(

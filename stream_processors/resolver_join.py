@@ -176,6 +176,8 @@ class ResolverJoin:
                         state.receipts.values(), key=lambda r: (r.occurred_at, r.event_id)
                     )
                 ]
+                if state.closing is None:  # counted when written out, not again after a crash
+                    metrics.RESOLVER_EVICTED.labels("orphan").inc()
             if not close:
                 if write:
                     state.closing = source
@@ -183,7 +185,8 @@ class ResolverJoin:
                 return
         self.table[key] = marker.to_bytes()
         self.eviction.schedule.schedule(partition, marker.forget_after, key)
-        metrics.RESOLVER_EVICTED.labels("orphan" if orphan else "reference").inc()
+        if not orphan:
+            metrics.RESOLVER_EVICTED.labels("reference").inc()
 
 
 def _late(
