@@ -25,6 +25,7 @@ import heapq
 from collections.abc import Callable, Collection, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Protocol
 
 import orjson
 
@@ -73,6 +74,14 @@ class PartitionClock:
         if self.watermark is None:
             return False
         return self.persisted is None or self.watermark - self.persisted >= every
+
+
+class ClosingState(Protocol):
+    """A stage's state as `EventTimeEviction.orphan_step` sees it."""
+
+    closing: tuple[str, int] | None
+
+    def to_bytes(self) -> bytes: ...
 
 
 def watermark_key(partition: int) -> bytes:
@@ -207,11 +216,12 @@ class EventTimeEviction:
         self,
         partition: int,
         key: bytes,
-        closing: tuple[str, int] | None,
+        state: ClosingState,
         source: tuple[str, int] | None,
     ) -> tuple[bool, bool]:
         """An orphan came due and its last change is durable: (write its late records now,
-        replace it by its closed marker now).
+        replace it by its closed marker now). When it writes and does not close yet, the state
+        is stored with `closing = source`.
 
         Invariant: an orphan's state is replaced by its marker only once the step that wrote
         its late records is committed - Faust flushes a step's output before committing it, so
@@ -222,13 +232,15 @@ class EventTimeEviction:
         recovery that finds a closing orphan not known to be committed writes its records
         again (repeats are harmless: the late table is keyed by event id). Without commit
         tracking (no `durable`, or no source), both happen at once, as before."""
-        if closing is None or key in self.unsure:
+        if state.closing is None or key in self.unsure:
             self.unsure.discard(key)
             if self.durable is None or source is None:
                 return True, True
+            state.closing = source
+            self.table[key] = state.to_bytes()
             self.wait(partition, key)
             return True, False
-        if self.is_durable(closing, partition):
+        if self.is_durable(state.closing, partition):
             return False, True
         self.wait(partition, key)
         return False, False

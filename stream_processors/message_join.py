@@ -280,17 +280,15 @@ class MessageJoin:
             return
         orphan = state.send is None
         if orphan:  # held a whole horizon and no send came: its events are written out
-            write, close = self.eviction.orphan_step(partition, key, state.closing, source)
+            first = state.closing is None  # counted then, not again after a crash
+            write, close = self.eviction.orphan_step(partition, key, state, source)
             if write:
                 out.late += [
                     _late(state, e, LateReason.ORPHAN, watermark) for e in timed_events(state)
                 ]
-                if state.closing is None:  # counted when written out, not again after a crash
+                if first:
                     metrics.STATES_EVICTED.labels("orphan").inc()
             if not close:
-                if write:
-                    state.closing = source
-                    self.table[key] = state.to_bytes()
                 return
         state.partition = partition
         marker = self._marker(state)

@@ -168,7 +168,8 @@ class ResolverJoin:
         marker = self._marker(state)
         orphan = marker.orphan
         if orphan:  # no send came: its receipts are written out (two steps: orphan_step)
-            write, close = self.eviction.orphan_step(partition, key, state.closing, source)
+            first = state.closing is None  # counted then, not again after a crash
+            write, close = self.eviction.orphan_step(partition, key, state, source)
             if write:
                 out.late += [
                     _late(r, "", LateReason.ORPHAN, marker, watermark)
@@ -176,12 +177,9 @@ class ResolverJoin:
                         state.receipts.values(), key=lambda r: (r.occurred_at, r.event_id)
                     )
                 ]
-                if state.closing is None:  # counted when written out, not again after a crash
+                if first:
                     metrics.RESOLVER_EVICTED.labels("orphan").inc()
             if not close:
-                if write:
-                    state.closing = source
-                    self.table[key] = state.to_bytes()
                 return
         self.table[key] = marker.to_bytes()
         self.eviction.schedule.schedule(partition, marker.forget_after, key)
