@@ -180,8 +180,9 @@ class EventTimeEviction:
     schedule: EvictionSchedule = field(default_factory=EvictionSchedule)
     waiting: dict[int, set[bytes]] = field(default_factory=dict)
     retry: set[int] = field(default_factory=set)
-    # orphans found closing at a recovery whose late records may not have reached Kafka
-    unsure: set[bytes] = field(default_factory=set)
+    # orphans found closing at a recovery whose late records may not have reached Kafka:
+    # key -> (partition, the closing step), until that step is known to be committed
+    unsure: dict[bytes, tuple[int, tuple[str, int]]] = field(default_factory=dict)
 
     def clear(self) -> None:
         self.schedule.clear()
@@ -210,7 +211,7 @@ class EventTimeEviction:
                 partition, at, closing = found
                 self.schedule.schedule(partition, at, key)
                 if closing is not None and not self.is_durable(closing, partition):
-                    self.unsure.add(key)
+                    self.unsure[key] = (partition, closing)
 
     def orphan_step(
         self,
@@ -232,8 +233,7 @@ class EventTimeEviction:
         recovery that finds a closing orphan not known to be committed writes its records
         again (repeats are harmless: the late table is keyed by event id). Without commit
         tracking (no `durable`, or no source), both happen at once, as before."""
-        if state.closing is None or key in self.unsure:
-            self.unsure.discard(key)
+        if state.closing is None or self.unsure.pop(key, None) is not None:
             if self.durable is None or source is None:
                 return True, True
             state.closing = source
@@ -275,7 +275,13 @@ class EventTimeEviction:
         return self.schedule.pending() + sum(len(keys) for keys in self.waiting.values())
 
     def durable_advanced(self) -> None:
+        """The committed offsets moved: waiting keys are tried again, and an unsure orphan
+        whose closing step is now committed is sure (its records are on Kafka; the rebuild
+        runs before the worker has read the commits, so most are settled here)."""
         self.retry.update(self.waiting)
+        for key, (partition, closing) in list(self.unsure.items()):
+            if self.is_durable(closing, partition):
+                del self.unsure[key]
 
     def is_durable(self, changed_at: tuple[str, int] | None, partition: int) -> bool:
         if self.durable is None or changed_at is None:

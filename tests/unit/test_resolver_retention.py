@@ -231,3 +231,20 @@ def test_no_orphan_receipts_are_written_again_when_their_step_was_committed() ->
     restarted.rebuild()
     assert not feed(restarted, ref(2, T0 + 4 * DAY), offset=6).late
     assert is_marker(table[key(9)])
+
+
+def test_commits_read_after_the_rebuild_settle_an_orphan_s_records() -> None:
+    """The worker rebuilds before it has read the group's commits: once they show the step
+    that wrote the orphan's receipts out is committed, they are not written again."""
+    committed: dict[tuple[str, int], int] = {(RECEIPTS, 0): 1}
+    table: dict[bytes, bytes] = {}
+    join = new(table, committed)
+    feed(join, receipt(9, T0, "a"), offset=0)
+    assert feed(join, ref(1, T0 + HOUR + LATENESS + HOUR), offset=5).late
+    at_recovery: dict[tuple[str, int], int] = {}  # nothing read yet
+    restarted = new(table, at_recovery)
+    restarted.rebuild()
+    at_recovery.update({(RECEIPTS, 0): 1, (REFS, 0): 6})  # then the commits are read
+    restarted.durable_advanced()
+    assert not feed(restarted, ref(2, T0 + 4 * DAY), offset=6).late
+    assert is_marker(table[key(9)])
