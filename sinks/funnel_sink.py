@@ -375,7 +375,7 @@ class FunnelSink:
                     self._commit()  # a failed commit, sent again on its own
             if batch.records:
                 self.flush(batch)
-            self._commit_before_leaving()
+            self._commit_owed_now()
         finally:
             self.consumer.close()
 
@@ -481,7 +481,7 @@ class FunnelSink:
             metrics.UNCOMMITTED_PARTITIONS.set(0)
             return
         self.commit_sent_at = time.monotonic()
-        offsets = [TopicPartition(t, p, o) for t, p, o in self.pending.to_commit()]
+        offsets = self._owed()
         metrics.UNCOMMITTED_PARTITIONS.set(len(offsets))
         try:
             self.consumer.commit(offsets=offsets, asynchronous=True)
@@ -512,16 +512,11 @@ class FunnelSink:
             self.commit_pause = min(self.commit_pause * 2, COMMIT_PAUSE_MAX)
         metrics.UNCOMMITTED_PARTITIONS.set(len(self.pending))
 
-    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+    def _on_revoke(self, _: Consumer, partitions: list[TopicPartition]) -> None:
         """Still ours for the length of this call: pay what we owe on them, then forget it."""
         log.info("revoked %d partitions", len(partitions))
         mine = {(tp.topic, tp.partition) for tp in partitions}
-        owed = [TopicPartition(t, p, o) for t, p, o in self.pending.to_commit() if (t, p) in mine]
-        if owed:
-            try:
-                consumer.commit(offsets=owed, asynchronous=False)
-            except KafkaException as exc:
-                log.warning("commit on revoke failed, batches will be re-delivered: %s", exc)
+        self._commit_owed_now(mine)
         self.pending.forget(mine)
 
     def _on_lost(self, _: Consumer, partitions: list[TopicPartition]) -> None:
@@ -529,14 +524,24 @@ class FunnelSink:
         log.warning("lost %d partitions; their next owner re-delivers", len(partitions))
         self.pending.forget((tp.topic, tp.partition) for tp in partitions)
 
-    def _commit_before_leaving(self) -> None:
-        if not self.pending:
+    def _owed(self, only: set[tuple[str, int]] | None = None) -> list[TopicPartition]:
+        """What is owed, on `only` these partitions if given."""
+        return [
+            TopicPartition(t, p, o)
+            for t, p, o in self.pending.to_commit()
+            if only is None or (t, p) in only
+        ]
+
+    def _commit_owed_now(self, only: set[tuple[str, int]] | None = None) -> None:
+        """One synchronous commit of what is owed (on revoke, on leaving); a failure is only
+        logged: whoever reads those partitions next re-delivers the batches."""
+        offsets = self._owed(only)
+        if not offsets:
             return
-        offsets = [TopicPartition(t, p, o) for t, p, o in self.pending.to_commit()]
         try:
             self.consumer.commit(offsets=offsets, asynchronous=False)
         except KafkaException as exc:
-            log.warning("stopping with batches uncommitted; they will be re-delivered: %s", exc)
+            log.warning("commit failed, batches will be re-delivered: %s", exc)
 
     def _insert(self, table: str, rows: list[list[object]], columns: list[str], b: Batch) -> None:
         self.client.insert(
