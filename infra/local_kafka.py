@@ -6,8 +6,9 @@ Layout under its directory (git-ignored):
   logs/           server.log (log4j2) and the JVM's stdout/stderr
   server.properties, broker.json (pid and ports of the running broker)
 
-Ports are chosen free at start and reused on the next start when still free, so two checkouts
-(or a test run beside a demo) never collide. Static `controller.quorum.voters` is used rather
+Ports are chosen free at the first start and kept on every later one (a restart waits for them
+to be released, so running clients find the broker again), so two checkouts (or a test run
+beside a demo) never collide. Static `controller.quorum.voters` is used rather
 than `--standalone`: the voter endpoint then comes from config, not from the formatted log, so a
 restart on different ports still works.
 """
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
 import signal
@@ -29,6 +31,7 @@ from pathlib import Path
 INFRA_DIR = Path(__file__).resolve().parent
 POM = INFRA_DIR / "kafka" / "pom.xml"
 LOG4J2 = INFRA_DIR / "kafka" / "log4j2.xml"
+log = logging.getLogger(__name__)
 
 
 class KafkaError(RuntimeError):
@@ -50,6 +53,18 @@ def port_is_free(port: int) -> bool:
         except OSError:
             return False
         return True
+
+
+def ports_free_within(ports: tuple[int, ...], timeout: float) -> bool:
+    """True once every port can be bound, waiting up to `timeout` seconds. A SIGKILLed JVM
+    holds its listening sockets until its last thread has exited, which is some time after its
+    main thread already shows as a zombie (pid_alive says dead)."""
+    deadline = time.monotonic() + timeout
+    while not all(port_is_free(p) for p in ports):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
 
 
 def pid_alive(pid: int) -> bool:
@@ -80,9 +95,13 @@ class BrokerState:
 
 
 class LocalKafka:
-    def __init__(self, root: Path, heap: str = "768m", lib: Path | None = None) -> None:
+    def __init__(
+        self, root: Path, heap: str = "768m", lib: Path | None = None, port_wait: float = 30.0
+    ) -> None:
         self.root = root
         self.heap = heap
+        # how long a restart waits for its previous ports (clients know the broker by them)
+        self.port_wait = port_wait
         # The jars can be shared (tests start throwaway brokers on one installed copy).
         self.lib = lib or root / "lib"
         self.data = root / "data"
@@ -207,13 +226,19 @@ class LocalKafka:
         self.logs.mkdir(parents=True, exist_ok=True)
         previous = self._read_state()
         cluster_id = previous.cluster_id if previous else None
-        if (
-            previous
-            and port_is_free(previous.broker_port)
-            and port_is_free(previous.controller_port)
+        if previous and ports_free_within(
+            (previous.broker_port, previous.controller_port), self.port_wait
         ):
             broker_port, controller_port = previous.broker_port, previous.controller_port
         else:
+            if previous:
+                log.warning(
+                    "ports %d/%d still taken after %.0f s: the broker moves to new ports, and "
+                    "clients started with the old address lose it",
+                    previous.broker_port,
+                    previous.controller_port,
+                    self.port_wait,
+                )
             broker_port, controller_port = free_port(), free_port()
             while controller_port == broker_port:
                 controller_port = free_port()
