@@ -26,12 +26,15 @@ safety paragraph for the measured runs.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Collection
 from typing import Any
 
 from faust.transport.consumer import Consumer
 from faust.transport.producer import ProducerBuffer
 from faust.types import TP
+
+log = logging.getLogger(__name__)
 
 _UNSENT = "_smsfunnel_unsent"
 _FAILED = "_smsfunnel_failed"
@@ -180,3 +183,23 @@ class ProgressWatch:
                 out.append((tp, committed, detail))
         self.previous = now
         return out
+
+
+async def seek_on_consumer_thread(consumer: Any, tp: TP, offset: int) -> bool:
+    """Seek `tp` to `offset` on the thread that runs aiokafka; True when it was sought.
+
+    Faust's `Consumer.seek` calls aiokafka's `seek` from the caller's thread while aiokafka's
+    fetcher runs on Faust's consumer thread: the seek drops the partition's buffered records
+    while `Fetcher.fetched_records` iterates them, which killed the worker with
+    `KeyError: TopicPartition(...)` in `fetched_records` and crashed Faust's Fetcher service.
+    Faust's `seek_wait` runs the seek through `call_thread` on the consumer's own loop and
+    resets Faust's read offset as `seek` does. A partition revoked since the watch looked is
+    not ours to seek: skipped (its next owner reads from the group's commit)."""
+    if tp not in consumer.assignment():
+        return False
+    try:
+        await consumer._thread.seek_wait({tp: offset})
+    except Exception as exc:  # noqa: BLE001 - e.g. revoked in between: look again next time
+        log.warning("could not seek %s to %d: %r", tp, offset, exc)
+        return False
+    return True

@@ -432,8 +432,8 @@ def create_app(settings: Settings, bootstrap: str | None = None) -> faust.App:
                 "acked": (getattr(c, "_acked", {}).get(tp) or [])[:5],
             }
             log.warning("partition not progressing, replaying from committed offset: %s", detail)
-            await app.consumer.seek(tp, committed)
-            metrics.STALL_REPLAYS.inc()
+            if await faust_commit_barrier.seek_on_consumer_thread(app.consumer, tp, committed):
+                metrics.STALL_REPLAYS.inc()
 
     return app
 
