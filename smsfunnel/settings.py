@@ -92,6 +92,13 @@ class Settings(BaseSettings):
         "their committed offset. The committed offsets it reads also tell every stage which "
         "state it may evict (only state whose last change is committed).",
     )
+    worker_shutdown_timeout: float = Field(
+        default=20.0,
+        gt=0,
+        description="Seconds a worker told to stop (SIGTERM, Ctrl-C) may take to flush and "
+        "commit; past it (the broker away) it exits anyway, as a crash would: the next worker "
+        "replays from the group's last commit.",
+    )
     worker_metrics_port: int = Field(default=9101, description="Prometheus /metrics of the worker.")
     sink_group: str = Field(default="smsfunnel-sink")
     sink_http_port: int = Field(

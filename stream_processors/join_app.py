@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import threading
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -438,6 +440,35 @@ def create_app(settings: Settings, bootstrap: str | None = None) -> faust.App:
     return app
 
 
+class BoundedStopWorker(faust.Worker):
+    """A Faust worker whose stop on a signal takes at most `shutdown_timeout` seconds.
+
+    With the broker away, Faust's stop waits for ever on a producer flush and an offset commit
+    that cannot complete, and the worker hangs until SIGKILL. Past the timeout the process
+    exits (status 1) without them: to Kafka that is a crash, which at-least-once processing
+    already absorbs (the group's next worker replays from the last commit)."""
+
+    def __init__(self, *args: Any, shutdown_timeout: float, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.shutdown_timeout = shutdown_timeout
+
+    def _schedule_shutdown(self, signal: Any) -> None:
+        if not self._signal_stop_time:
+            timer = threading.Timer(self.shutdown_timeout, self._give_up)
+            timer.daemon = True
+            timer.start()
+        super()._schedule_shutdown(signal)
+
+    def _give_up(self) -> None:
+        log.error(
+            "worker did not stop within %.0f s (broker unreachable?): exiting without the "
+            "final flush and commit; the next worker replays from the last commit",
+            self.shutdown_timeout,
+        )
+        logging.shutdown()
+        os._exit(1)
+
+
 def run_worker(settings: Settings, loglevel: str = "info") -> None:
     from prometheus_client import start_http_server
 
@@ -445,5 +476,7 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
     # Faust creates its data directory without parents; a fresh state dir would kill it.
     (settings.state_dir / "faust").mkdir(parents=True, exist_ok=True)
     app = create_app(settings)
-    worker = faust.Worker(app, loglevel=loglevel)
+    worker = BoundedStopWorker(
+        app, loglevel=loglevel, shutdown_timeout=settings.worker_shutdown_timeout
+    )
     worker.execute_from_commandline()
