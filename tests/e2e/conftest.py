@@ -4,10 +4,13 @@ Nothing is mocked."""
 
 from __future__ import annotations
 
+import math
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from decimal import Decimal
+from fractions import Fraction
 from pathlib import Path
 from subprocess import Popen
 from typing import Any
@@ -22,8 +25,14 @@ from infra.topics import provision_topics
 from sinks.query_client import SinkQuery
 from smsfunnel.drain import pipeline_stages, wait_until_drained
 from smsfunnel.processes import settings_env, spawn_service, stop_service
+from smsfunnel.report import campaign_summary
 from smsfunnel.settings import PROJECT_ROOT, AccountSecrets, Settings
-from tests.ground_truth import ExpectedMessage, expected_messages
+from tests.ground_truth import (
+    ExpectedMessage,
+    expected_messages,
+    expected_variants,
+    expected_weights,
+)
 
 SHARED_KAFKA_LIB = PROJECT_ROOT / ".smsfunnel" / "kafka" / "lib"
 
@@ -64,16 +73,19 @@ class Pipeline:
         for name, proc in (("worker", self.worker), ("sink", self.sink)):
             assert proc.poll() is None, f"{name} died ({proc.returncode}); logs in {self.logs}"
 
-    def drain(self, timeout: float = 180.0) -> None:
-        def check(group: str, lag: int) -> None:
-            self.alive()
+    def drain(self, timeout: float = 180.0, check: Callable[[], None] | None = None) -> None:
+        """Wait until every stage has committed everything; `check` runs at each look (by
+        default: both services still alive)."""
+
+        def progress(group: str, lag: int) -> None:
+            (check or self.alive)()
 
         try:
             wait_until_drained(
                 self.bootstrap,
                 pipeline_stages(self.settings.worker_id, self.settings.sink_group),
                 timeout=timeout,
-                on_progress=check,
+                on_progress=progress,
             )
         except TimeoutError as exc:
             # CI keeps only the test's output: say what the stages were doing.
@@ -119,6 +131,67 @@ def assert_rows_match_ground_truth(
             len(want.conversions),
         ), r["message_id"]
     return truth
+
+
+def assert_campaign_totals(
+    p: Pipeline, account: str, truth: dict[tuple[str, str], ExpectedMessage]
+) -> None:
+    """The report's per-variant totals against the offline count of the same messages."""
+    offline = expected_variants(truth)
+    summaries = campaign_summary(p.query, account)
+    assert {(account, s.campaign, s.variant) for s in summaries} == set(offline)
+    for s in summaries:
+        want = offline[(account, s.campaign, s.variant)]
+        assert (s.sent, s.delivered, s.unique_clicks, s.conversions, s.revenue) == (
+            want.sent,
+            want.delivered,
+            want.clicked_messages,
+            want.conversions,
+            want.revenue,
+        ), (s.campaign, s.variant)
+
+
+MODELS = ("last_click", "first_click", "linear", "time_decay", "position_based")
+
+
+def assert_credits_match_ground_truth(
+    p: Pipeline, account: str, attribution: dict[str, Any]
+) -> int:
+    """Every conversion's credit rows in ClickHouse (one per model, replaced as a whole)
+    against `attribution` from tests.ground_truth.expected_attribution: the credited touches,
+    the amount, and each weight (exact to 1e-20 for the exact models, 1e-9 relative for time
+    decay). Returns how many conversions credit at least one touch."""
+    rows = p.query.rows(
+        "SELECT order_id, model, conversion_event_id, toString(amount) AS amount, touch_ids, "
+        "message_ids, weights FROM attribution_credits FINAL WHERE account = {a:String}",
+        {"a": account},
+    )
+    got = {(r["order_id"], r["model"]): r for r in rows}
+    assert len(got) == len(MODELS) * len(attribution)
+    attributed = 0
+    for order_id, (conversion, eligible) in attribution.items():
+        for model in MODELS:
+            r = got[(order_id, model)]
+            assert r["conversion_event_id"] == conversion.event_id
+            assert Decimal(r["amount"]) == conversion.amount
+            want = [
+                (t[1], w)
+                for t, w in zip(
+                    eligible, expected_weights(model, eligible, conversion.occurred_at), strict=True
+                )
+                if w != 0
+            ]
+            assert r["touch_ids"] == [tid for tid, _ in want], (order_id, model)
+            weights = [Decimal(w) for w in r["weights"]]
+            if want:
+                assert sum(weights) == 1
+                attributed += model == "last_click"
+            for have, (_, w) in zip(weights, want, strict=True):
+                if isinstance(w, float):
+                    assert math.isclose(float(have), w, rel_tol=1e-9)
+                else:
+                    assert abs(Fraction(have) - Fraction(w)) <= Fraction(1, 10**20)
+    return attributed
 
 
 def metric_value(port: int, name: str, labels: str) -> float:

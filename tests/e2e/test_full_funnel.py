@@ -4,18 +4,15 @@ computed here, in the plain way (Fractions for exact weights, floats for time de
 
 from __future__ import annotations
 
-import math
 from collections import Counter, defaultdict
-from decimal import Decimal
-from fractions import Fraction
 
 import pytest
 
 from producers.kafka_producer import EventProducer
 from producers.workload import generate_campaign
 from schemas.events import InboundEvent
-from tests.e2e.conftest import Pipeline
-from tests.ground_truth import expected_attribution, expected_weights
+from tests.e2e.conftest import Pipeline, assert_credits_match_ground_truth
+from tests.ground_truth import expected_attribution
 
 pytestmark = pytest.mark.e2e
 ACCOUNT = "e2e-full-funnel"
@@ -41,37 +38,8 @@ def test_every_event_type_and_attribution_equal_ground_truth(pipeline: Pipeline)
 
     pipeline.drain()
 
-    # Attribution: one row per (conversion, model), replaced as a whole.
-    rows = pipeline.query.rows(
-        "SELECT order_id, model, conversion_event_id, toString(amount) AS amount, touch_ids, "
-        "message_ids, weights FROM attribution_credits FINAL WHERE account = {a:String}",
-        {"a": ACCOUNT},
-    )
-    got = {(r["order_id"], r["model"]): r for r in rows}
-    assert len(attribution) > 20 and len(got) == 5 * len(attribution)
-    attributed = 0
-    for order_id, (conversion, eligible) in attribution.items():
-        for model in ("last_click", "first_click", "linear", "time_decay", "position_based"):
-            r = got[(order_id, model)]
-            assert r["conversion_event_id"] == conversion.event_id
-            assert Decimal(r["amount"]) == conversion.amount
-            want = [
-                (t[1], w)
-                for t, w in zip(
-                    eligible, expected_weights(model, eligible, conversion.occurred_at), strict=True
-                )
-                if w != 0
-            ]
-            assert r["touch_ids"] == [tid for tid, _ in want], (order_id, model)
-            weights = [Decimal(w) for w in r["weights"]]
-            if want:
-                assert sum(weights) == 1
-                attributed += model == "last_click"
-            for have, (_, w) in zip(weights, want, strict=True):
-                if isinstance(w, float):
-                    assert math.isclose(float(have), w, rel_tol=1e-9)
-                else:
-                    assert abs(Fraction(have) - Fraction(w)) <= Fraction(1, 10**20)
+    attributed = assert_credits_match_ground_truth(pipeline, ACCOUNT, attribution)
+    assert len(attribution) > 20
     assert attributed >= 10  # the campaign yields real multi-message journeys, not only empties
 
     # Opt-outs and replies go to the last message that sender delivered before them.
