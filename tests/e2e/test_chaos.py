@@ -43,7 +43,7 @@ from tests.e2e.conftest import (
 )
 from tests.ground_truth import expected_attribution
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.chaos]
 
 SEEDS = [int(s) for s in os.environ.get("SMSFUNNEL_CHAOS_SEEDS", "1,2,3").split(",")]
 MESSAGES = 600
