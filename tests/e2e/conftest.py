@@ -60,14 +60,23 @@ class Pipeline:
     query: SinkQuery
     logs: Path
 
+    def _respawn(self, proc: Popen[bytes], name: str) -> Popen[bytes]:
+        stop_service(proc)  # returns at once when it already exited
+        return spawn_service(name, settings_env(self.settings, self.bootstrap), self.logs)
+
     def restart_worker(self) -> None:
-        stop_service(self.worker)
-        env = settings_env(self.settings, self.bootstrap)
-        self.worker = spawn_service("worker", env, self.logs)
+        self.worker = self._respawn(self.worker, "worker")
+
+    def restart_sink(self) -> None:
+        self.sink = self._respawn(self.sink, "sink")
 
     def kill_worker(self) -> None:
         self.worker.kill()  # SIGKILL: no flush, no commit, no leaving the group
         self.worker.wait()
+
+    def kill_sink(self) -> None:
+        self.sink.kill()  # SIGKILL: a batch in flight is neither inserted nor committed
+        self.sink.wait()
 
     def alive(self) -> None:
         for name, proc in (("worker", self.worker), ("sink", self.sink)):
@@ -254,15 +263,22 @@ def stop_pipeline(p: Pipeline) -> None:
     stop_service(p.sink)
 
 
+def pipeline_settings(state: Path, kafka: str, **overrides: object) -> Settings:
+    """A test pipeline's settings: its own state dir, the given broker, free ports for the
+    worker's and the sink's HTTP servers, half-second sink batches; `overrides` on top."""
+    values: dict[str, object] = {
+        "state_dir": state,
+        "kafka_bootstrap": kafka,
+        "worker_metrics_port": free_port(),
+        "sink_http_port": free_port(),
+        "sink_batch_seconds": 0.5,
+    }
+    return Settings(**(values | overrides))  # type: ignore[arg-type]
+
+
 @pytest.fixture(scope="session")
 def pipeline(kafka: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
-    settings = Settings(
-        state_dir=tmp_path_factory.mktemp("state"),
-        kafka_bootstrap=kafka,
-        worker_metrics_port=free_port(),
-        sink_http_port=free_port(),
-        sink_batch_seconds=0.5,
-    )
+    settings = pipeline_settings(tmp_path_factory.mktemp("state"), kafka)
     p = start_pipeline(settings, kafka)
     try:
         yield p

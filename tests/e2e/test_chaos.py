@@ -4,9 +4,10 @@ rebalances), and the broker is restarted gracefully once and SIGKILLed once. Aft
 message's funnel row, the campaign totals and every conversion's attribution credits equal
 ground truth computed offline from the events (tests/ground_truth.py).
 
-Each seed fixes the campaign, the order of the faults and where each one strikes (a fraction
-of the backlog still unread by the worker); the run is reproducible from it, up to the
-timing of the processes themselves. More seeds: SMSFUNNEL_CHAOS_SEEDS=1,2,3,4,5 pytest -k chaos.
+Each seed fixes the campaign, the order of the faults and where each one strikes (the share of
+its chunk of events already sent, and a delay after it); the run is reproducible from it, up
+to the timing of the processes themselves. Outside the default run (the `chaos` marker):
+SMSFUNNEL_CHAOS_SEEDS=1,2,3,4,5 pytest -m chaos tests/e2e/test_chaos.py.
 
 The test is also the processes' supervisor: a service that exits on its own is restarted (as
 systemd or Kubernetes would) and named in the failure message, since a fault that only a
@@ -31,12 +32,12 @@ from producers.kafka_producer import EventProducer
 from producers.workload import generate_campaign
 from smsfunnel.drain import LagProbe, pipeline_stages
 from smsfunnel.processes import settings_env, spawn_service, stop_service
-from smsfunnel.settings import Settings
 from tests.e2e.conftest import (
     Pipeline,
     assert_campaign_totals,
     assert_credits_match_ground_truth,
     assert_rows_match_ground_truth,
+    pipeline_settings,
     start_pipeline,
     stop_pipeline,
     wait_http,
@@ -86,13 +87,12 @@ class Chaos:
     def supervise(self) -> None:
         """Restart the services that exited on their own, and remember that they did."""
         p = self.pipeline
-        env = settings_env(p.settings, p.bootstrap)
         if p.worker.poll() is not None:
             self.unexpected_exits.append(f"worker exited {p.worker.returncode}")
-            p.worker = spawn_service("worker", env, p.logs)
+            p.restart_worker()
         if p.sink.poll() is not None:
             self.unexpected_exits.append(f"sink exited {p.sink.returncode}")
-            p.sink = spawn_service("sink", env, p.logs)
+            p.restart_sink()
         if self.second is not None and self.second.poll() is not None:
             self.unexpected_exits.append(f"second worker exited {self.second.returncode}")
             self.second = None
@@ -113,15 +113,13 @@ class Chaos:
 
     def strike(self, fault: str) -> None:
         p = self.pipeline
-        env = settings_env(p.settings, p.bootstrap)
         self.log.append(fault)
         if fault == "kill_worker":
             p.kill_worker()
-            p.worker = spawn_service("worker", env, p.logs)
+            p.restart_worker()
         elif fault == "kill_sink":
-            p.sink.kill()
-            p.sink.wait()
-            p.sink = spawn_service("sink", env, p.logs)
+            p.kill_sink()
+            p.restart_sink()
         elif fault == "second_worker_joins":
             self.second = spawn_service("worker", self.second_env, p.logs, "worker-2")
         elif fault == "second_worker_dies":
@@ -143,14 +141,7 @@ class Chaos:
 def chaos(tmp_path: Path, kafka_lib: Path) -> Iterator[Chaos]:
     broker = LocalKafka(tmp_path / "kafka", heap="512m", lib=kafka_lib)
     bootstrap = broker.start().address
-    settings = Settings(
-        state_dir=tmp_path / "state",
-        kafka_bootstrap=bootstrap,
-        worker_metrics_port=free_port(),
-        sink_http_port=free_port(),
-        sink_batch_seconds=0.5,
-        worker_session_timeout=10,
-    )
+    settings = pipeline_settings(tmp_path / "state", bootstrap, worker_session_timeout=10)
     second = settings.model_copy(
         update={"state_dir": tmp_path / "state-2", "worker_metrics_port": free_port()}
     )

@@ -14,10 +14,10 @@ import pytest
 from confluent_kafka import ConsumerGroupState
 from confluent_kafka.admin import AdminClient
 
-from infra.local_kafka import LocalKafka, free_port
+from infra.local_kafka import LocalKafka
 from infra.topics import provision_topics
 from smsfunnel.processes import settings_env, spawn_service, stop_service
-from smsfunnel.settings import Settings
+from tests.e2e.conftest import pipeline_settings
 
 pytestmark = pytest.mark.e2e
 
@@ -40,13 +40,7 @@ def wait_for_stable_group(bootstrap: str, group: str, worker: subprocess.Popen[b
 def test_worker_exits_on_sigterm_while_the_broker_is_away(tmp_path: Path, kafka_lib: Path) -> None:
     broker = LocalKafka(tmp_path / "kafka", heap="384m", lib=kafka_lib)
     bootstrap = broker.start().address
-    settings = Settings(
-        state_dir=tmp_path / "state",
-        kafka_bootstrap=bootstrap,
-        worker_metrics_port=free_port(),
-        sink_http_port=free_port(),
-        worker_shutdown_timeout=10,
-    )
+    settings = pipeline_settings(tmp_path / "state", bootstrap, worker_shutdown_timeout=10)
     provision_topics(bootstrap, settings.partitions, settings.worker_id)
     worker = spawn_service("worker", settings_env(settings, bootstrap), tmp_path / "logs")
     try:
