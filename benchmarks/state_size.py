@@ -1,5 +1,6 @@
-"""Bytes of join and attribution state per message / subscriber, as stored in the Faust tables
-(the serialised value; the changelog record adds its key and Kafka's record overhead).
+"""Bytes of join and attribution state per message / subscriber, as stored in the worker's
+state stores (the serialised value; the changelog record adds its key and Kafka's record
+overhead).
 
     PYTHONPATH=. .venv/bin/python benchmarks/state_size.py
 """

@@ -12,7 +12,7 @@ from confluent_kafka.admin import (
     NewTopic,
 )
 
-from schemas.topics import ALL_TOPICS, changelog_topics, partitions_for
+from schemas.topics import ALL_TOPICS, partitions_for
 from smsfunnel.kafka_config import admin_futures_without_gc
 
 
@@ -33,8 +33,10 @@ def provision_topics(
     replication_factor: int = 1,
     timeout: float = 30.0,
 ) -> ProvisionResult:
-    """Every catalogue topic, and the changelogs of the worker app `app_id`."""
-    specs = (*ALL_TOPICS, *changelog_topics(app_id))
+    """Every catalogue topic. The worker's state changelogs are Quix Streams' own: it creates
+    them at start with the partition count of their input topics (`app_id` is kept for callers
+    that name the worker group)."""
+    specs = ALL_TOPICS
     admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 3})
     existing = admin.list_topics(timeout=timeout).topics
     created, updated = [], []

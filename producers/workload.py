@@ -34,12 +34,22 @@ from schemas.events import (
 )
 from schemas.privacy import hash_phone, timezone_of
 
-# Three days ago, 09:00 UTC: a campaign in the recent past, so its events are not late against
-# a pipeline that also sees events stamped now (a fixed date would age past the horizon and
-# the allowed lateness, and turn every generated event late). Same seed, same day: same events.
-DEFAULT_START = (datetime.now(UTC) - timedelta(days=3)).replace(
-    hour=9, minute=0, second=0, microsecond=0
-)
+
+def default_start(now: datetime) -> datetime:
+    """Where a generated campaign starts: 54 hours before the hour `now` falls in.
+
+    The events of a campaign span up to 54 hours from its start (sends and receipts in the
+    first 6, replies up to 48 hours after a delivery). A pipeline that also sees events stamped
+    now has its watermark near now; an event more than the allowed lateness (72 h) plus the
+    orphan grace behind it, read before its send (the events are shuffled), is evicted as an
+    orphan on arrival, as it should be for real late data. So the campaign must start less
+    than ~72 h before now at every hour of the day (the former "three days ago, 09:00 UTC" was
+    73-96 h old from 10:00 UTC on, and the shared test pipeline then lost messages), and end
+    by about now. Same seed, same hour: same events."""
+    return now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=54)
+
+
+DEFAULT_START = default_start(datetime.now(UTC))
 PRICE_PER_PART = Decimal("0.0079")
 
 # (campaign, variant) -> click-through of delivered messages, conversion of clickers

@@ -31,7 +31,9 @@ class CreditLine(BaseModel):
 
 
 class ConversionCredits(BaseModel):
-    """The credits of one conversion under one model: replaced as a whole (by version)."""
+    """The credits of one conversion under one model: replaced as a whole (by version).
+    `withdrawn`: the order is no longer a conversion of this subscriber (another conversion of
+    the same message, click and name came earlier and won); the row hides it in ClickHouse."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -47,6 +49,7 @@ class ConversionCredits(BaseModel):
     model: AttributionModel
     version: int
     credits: list[CreditLine]
+    withdrawn: bool = False
 
     def to_json(self) -> bytes:
         return orjson.dumps(self.model_dump(mode="json"))

@@ -1,9 +1,10 @@
 """The topic catalogue: every topic's name, key, partitioning and retention, in one place.
 
-The per-message join reads SENDS, DELIVERY_RECEIPTS, CLICKS and CONVERSIONS in one Faust agent
-and keeps its state in a table keyed by message id. Faust has no stream-stream join, so the
-join is correct only if every input is *co-partitioned*: keyed by message id, with the same
-partition count and the same partitioner (murmur2, Java-compatible; see KAFKA_PARTITIONER).
+The per-message join reads SENDS, DELIVERY_RECEIPTS, CLICKS, LANDINGS, ENGAGEMENTS and
+CONVERSIONS in one stateful stage (stream_processors/worker_app.py) and keeps its state per
+partition, keyed by message id. The join is correct only if every input is *co-partitioned*:
+keyed by message id, with the same partition count and the same partitioner (murmur2,
+Java-compatible; see KAFKA_PARTITIONER).
 Then a message's events all reach the partition that holds its state, with no repartition hop.
 """
 
@@ -159,32 +160,6 @@ def record_key(event: EventBase) -> bytes:
         spelling = normalise(event.provider_message_id)
         return reference_key(event.account, event.provider, spelling)
     return subscriber_key(event.account, event.recipient_hash)  # type: ignore[attr-defined]
-
-
-# Faust tables of the worker app, and their changelog topics. The catalogue creates these
-# before any worker starts: when Faust declares them itself at startup, its metadata cache can
-# miss a topic it just created and the agent crashes in a loop with PartitionsMismatch
-# ("changelog topic … has 0 partitions"; the robinhood/faust#728 family).
-MESSAGE_STATE_TABLE = "message-state"
-SUBSCRIBER_STATE_TABLE = "subscriber-state"
-REFERENCE_STATE_TABLE = "reference-state"
-
-
-def changelog_topics(app_id: str) -> tuple[TopicSpec, ...]:
-    return tuple(
-        TopicSpec(
-            f"{app_id}-{table}-changelog",
-            key,
-            f"changelog of the worker's {table} table (Faust)",
-            retention_ms=-1,
-            cleanup_policy="compact",
-        )
-        for table, key in (
-            (MESSAGE_STATE_TABLE, "account + message id"),
-            (SUBSCRIBER_STATE_TABLE, "subscriber"),
-            (REFERENCE_STATE_TABLE, "provider reference"),
-        )
-    )
 
 
 def partitions_for(spec: TopicSpec, copartitioned_count: int) -> int:

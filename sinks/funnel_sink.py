@@ -113,6 +113,7 @@ CREDIT_COLUMNS = [
     "campaigns",
     "touched_at",
     "weights",
+    "withdrawn",
 ]
 RESPONSE_COLUMNS = [
     "account",
@@ -257,6 +258,7 @@ def credit_columns(c: ConversionCredits) -> list[object]:
         [x.campaign for x in c.credits],
         [x.touched_at for x in c.credits],
         [x.weight for x in c.credits],
+        int(c.withdrawn),
     ]
 
 

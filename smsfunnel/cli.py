@@ -110,8 +110,8 @@ def migrate(
 
 @app.command()
 def worker(loglevel: str = "info") -> None:
-    """Run the Faust join worker (scale out: more of these in the same group)."""
-    from stream_processors.join_app import run_worker
+    """Run the worker: join, resolver, attribution (scale out: more of these in its group)."""
+    from stream_processors.worker_app import run_worker
 
     run_worker(get_settings(), loglevel)
 

@@ -2,7 +2,7 @@
 
 Why this is a sound "everything is in ClickHouse" condition:
   1. the producer flushed, so the input topics' log-end offsets are final;
-  2. the join (Faust, at-least-once) flushes its output before committing input offsets, so
+  2. the worker (Quix Streams, at-least-once) flushes its output before committing input offsets, so
      once it has committed up to the inputs' ends, every funnel row it will emit is on the
      funnel-rows topic;
   3. the same holds for the attribution stage, whose input (subscriber activity) the join

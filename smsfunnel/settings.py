@@ -70,27 +70,24 @@ class Settings(BaseSettings):
         description="How long an evicted message leaves a ~100-byte marker, so that a later "
         "event of it is called late (window_closed) rather than an orphan.",
     )
-    worker_id: str = Field(default="smsfunnel-worker", description="Faust app id = consumer group.")
-    table_store: Literal["memory", "rocksdb"] = Field(
-        default="memory",
-        description="Faust table store. memory: rebuilt from the whole changelog on start. "
-        "rocksdb (rocksdict): state on disk, restored incrementally. memory survives SIGKILL "
-        "at rest and mid-stream in the suite; rocksdb a graceful restart and SIGKILL at rest "
-        "(mid-stream: benchmarks/worker_kill_check.py); memory stays the default.",
+    worker_id: str = Field(
+        default="smsfunnel-worker", description="The worker's consumer group (Quix app)."
     )
     worker_session_timeout: float = Field(
         default=15.0,
         gt=3,
-        description="Seconds before a dead worker's partitions move to the others (Faust's "
-        "default of 60 s stalls every crash recovery for a minute).",
+        description="Seconds before a dead worker's partitions move to the others (a long "
+        "timeout stalls every crash recovery for that long).",
     )
-    worker_stall_check_seconds: float = Field(
-        default=15.0,
+    worker_commit_interval: float = Field(
+        default=1.0,
         gt=0,
-        description="How often the worker looks for input partitions that have records waiting "
-        "but made no progress since the last look (a Faust fault); those are re-read from "
-        "their committed offset. The committed offsets it reads also tell every stage which "
-        "state it may evict (only state whose last change is committed).",
+        description="Seconds between the worker's checkpoints (outputs flushed, state "
+        "changelogged, input offsets committed). Longer: fewer commits; a crash replays more.",
+    )
+    worker_processing_guarantee: Literal["at-least-once", "exactly-once"] = Field(
+        default="at-least-once",
+        description="Quix Streams' processing guarantee for the worker's stages.",
     )
     worker_shutdown_timeout: float = Field(
         default=20.0,

@@ -48,7 +48,7 @@ class PartitionClock:
     ) -> bool:
         """Advance with an event read from `topic`; True when the watermark moved.
 
-        One partition number is fed by several topics (sends, receipts, clicks, ...) that Faust
+        One partition number is fed by several topics (sends, receipts, clicks, ...) that the engine
         reads in no particular interleaving: while the sends of a backlog are still unread, the
         clicks of the same hours may already be processed. So, as Flink does for an operator
         with several inputs, the watermark is the smallest of the inputs' newest event times -
@@ -155,8 +155,11 @@ class EvictionSchedule:
     def pending(self) -> int:
         return sum(len(h) for h in self.heaps.values())
 
-    def clear(self) -> None:
-        self.heaps.clear()
+    def clear(self, partition: int | None = None) -> None:
+        if partition is None:
+            self.heaps.clear()
+        else:
+            self.heaps.pop(partition, None)
 
 
 @dataclass
@@ -184,21 +187,31 @@ class EventTimeEviction:
     # key -> (partition, the closing step), until that step is known to be committed
     unsure: dict[bytes, tuple[int, tuple[str, int]]] = field(default_factory=dict)
 
-    def clear(self) -> None:
-        self.schedule.clear()
-        self.waiting.clear()
-        self.retry.clear()
-        self.unsure.clear()
+    def clear(self, partition: int | None = None) -> None:
+        """Forget the schedule of `partition` (None: of every partition)."""
+        self.schedule.clear(partition)
+        if partition is None:
+            self.waiting.clear()
+            self.retry.clear()
+            self.unsure.clear()
+            return
+        self.waiting.pop(partition, None)
+        self.retry.discard(partition)
+        for key in [k for k, (p, _) in self.unsure.items() if p == partition]:
+            del self.unsure[key]
 
     def rebuild(
-        self, due_of: Callable[[bytes], tuple[int, datetime, tuple[str, int] | None] | None]
+        self,
+        due_of: Callable[[bytes], tuple[int, datetime, tuple[str, int] | None] | None],
+        partition: int | None = None,
     ) -> None:
-        """After every recovery (start, rebalance), from what the table now holds: watermarks
+        """After every recovery (start, rebalance), from what the table now holds (`partition`:
+        a table that holds that partition only, whose schedule alone is replaced): watermarks
         from their persisted values (a clock already ahead in memory keeps its value), markers
         scheduled at their forget time, every other state at `due_of(raw)` -> (partition, due,
         closing), None for a state that is never due. A closing orphan whose step is not known
         to be committed is `unsure`: its late records are written again (`orphan_step`)."""
-        self.clear()
+        self.clear(partition)
         for key, raw in self.table.items():
             if self.restore_watermark(key, raw):
                 continue
@@ -225,8 +238,10 @@ class EventTimeEviction:
         is stored with `closing = source`.
 
         Invariant: an orphan's state is replaced by its marker only once the step that wrote
-        its late records is committed - Faust flushes a step's output before committing it, so
-        the records are then on Kafka. Replacing it in the writing step itself could leave the
+        its late records is committed - the engine flushes a step's output before committing it,
+        so the records are then on Kafka. (Needed only where state can outlive its outputs:
+        under Quix Streams a checkpoint commits both together, so the worker passes no
+        `durable` and both happen at once.) Replacing it in the writing step itself could leave the
         marker on the changelog and the records lost in a crash, and nothing would write them
         again. So: step one writes them and records itself in the state (`closing`, which the
         caller stores); the marker comes at a later step, once step one is committed. A

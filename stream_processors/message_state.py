@@ -111,7 +111,7 @@ class MessageState:
             ids.add(self.send.event_id)
         return ids
 
-    # ---- serialisation for the Faust table (raw bytes: we own the format) ----------------
+    # ---- serialisation for the state store (raw bytes: we own the format) ----------------
     def to_bytes(self) -> bytes:
         return orjson.dumps(
             {

@@ -55,16 +55,11 @@ RESOLVER_EVICTED = Counter(
     "marker once that is committed), marker (closed markers forgotten).",
     ["kind"],
 )
-STALLED_COMMITS = Gauge(
-    "smsfunnel_join_stalled_commit_partitions",
-    "Input partitions whose committed offset cannot advance although later records were "
-    "processed (a Faust ack gap; see stream_processors/faust_commit_barrier.py). Nothing is "
-    "lost, but lag stays and a restart reprocesses the tail (repeats are dropped).",
-)
-STALL_REPLAYS = Counter(
-    "smsfunnel_join_stall_replays_total",
-    "Stalled input partitions sought back to their committed offset to re-read the records "
-    "Faust never acked (replays are dropped as repeats).",
+WORKER_REJOINS = Counter(
+    "smsfunnel_worker_rejoins_total",
+    "Checkpoints dropped because the group had moved on without this worker (its session "
+    "expired, e.g. while the broker was away); the worker rejoined and the group replayed "
+    "from its last commit.",
 )
 LATE_EVENTS = Counter(
     "smsfunnel_join_late_events_total",

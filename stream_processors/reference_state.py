@@ -88,13 +88,14 @@ def apply_receipt(
     return state, True
 
 
-def resolved_receipts(state: ReferenceState) -> list[DeliveryReceiptEvent]:
-    """The held receipts as the join's delivery receipts; empty until the message is known.
-    The part is the provider id as the send spelled it, so every spelling of one part
-    lands on the same part."""
+def resolved_receipts(state: ReferenceState, only: str | None = None) -> list[DeliveryReceiptEvent]:
+    """The held receipts (or the one with event id `only`) as the join's delivery receipts;
+    empty until the message is known. The part is the provider id as the send spelled it, so
+    every spelling of one part lands on the same part."""
     ref = state.reference
     if ref is None:
         return []
+    held = state.receipts.values() if only is None else [state.receipts[only]]
     return [
         DeliveryReceiptEvent(
             event_id=r.event_id,
@@ -107,5 +108,5 @@ def resolved_receipts(state: ReferenceState) -> list[DeliveryReceiptEvent]:
             error_code=r.error_code,
             part_id=ref.provider_message_id,
         )
-        for r in sorted(state.receipts.values(), key=lambda r: (r.occurred_at, r.event_id))
+        for r in sorted(held, key=lambda r: (r.occurred_at, r.event_id))
     ]

@@ -54,9 +54,9 @@ class ResolverJoin:
         self.marker_retention = marker_retention
         self.eviction = EventTimeEviction(table, clock, durable)
 
-    def rebuild(self) -> None:
+    def rebuild(self, partition: int | None = None) -> None:
         """After every recovery: the schedule from the table, the watermarks from their
-        persisted values."""
+        persisted values (`partition`: as MessageJoin.rebuild)."""
 
         def due_of(raw: bytes) -> tuple[int, datetime, tuple[str, int] | None] | None:
             state = ReferenceState.from_bytes(raw)
@@ -65,7 +65,7 @@ class ResolverJoin:
                 return None
             return state.partition, due(hold, self.lateness), state.closing
 
-        self.eviction.rebuild(due_of)
+        self.eviction.rebuild(due_of, partition)
 
     def durable_advanced(self) -> None:
         self.eviction.durable_advanced()
@@ -106,8 +106,13 @@ class ResolverJoin:
                 hold = hold_until(state)
                 if hold is not None:
                     self.eviction.schedule.schedule(partition, due(hold, self.lateness), key)
-            out.receipts = resolved_receipts(state)
-            out.held = not out.receipts and bool(state.receipts)
+            # A receipt: only it is new downstream; the others went out when they came, or
+            # with the reference that resolved them (a replay after a crash starts from the
+            # state of the last checkpoint, so it sends them again). Re-sending every receipt
+            # on each new one cost the join a repeated step per earlier receipt.
+            only = item.event_id if isinstance(item, ProviderReceiptEvent) else None
+            out.receipts = resolved_receipts(state, only)
+            out.held = state.reference is None and bool(state.receipts)
         # Only the sends' times move the clock: references come from the join, so they follow
         # its progress through the sends. A receipt's time would not - a backlog of receipts
         # read while the join is still behind on their sends would evict them as orphans.

@@ -1,5 +1,5 @@
 """One step of the attribution stage for one input, over the subscriber's stored state. Pure:
-the Faust agent (join_app.py) loads, calls `step`, stores and sends what it returns; the tests
+the worker (worker_app.py) loads, calls `step`, stores and sends what it returns; the tests
 run the same step over a dict.
 
 Order within a step: retire what the (quiet) state allows, *then* decide whether the input is
@@ -79,15 +79,50 @@ def step(
         state, changed = apply_snapshot(state, item)
     else:
         state, changed = apply_subscriber_event(state, item)
-    if changed:
-        advance(state, item, offset, now)
+    if not changed:
+        # A repeat sends nothing: its first arrival's outputs were committed with the state
+        # that says it was applied (worker_app.py; a replay after a crash starts before it).
+        return StepOutput(state, bool(retired), False, retired=retired)
+    advance(state, item, offset, now)
     credits = credit_sets(state, config.view_through, config.half_life_hours)
     answers = responses(state)
-    if changed:
-        credits = changed_content(before_credits, credits)
-        answers = changed_content(before_responses, answers)
-    # On a repeat (possibly a replay after a crash) everything current is sent again.
-    return StepOutput(state, changed or bool(retired), changed, credits, answers, None, retired)
+    gone = withdrawals(before_credits, credits, state.version)
+    credits = changed_content(before_credits, credits) + gone
+    had_answer = answered(before_responses)
+    answers = [
+        r
+        for r in changed_content(before_responses, answers)
+        if not is_empty(r) or (r.message_id, r.sender) in had_answer
+    ]
+    # A response row is upserted by (message, sender); a missing row reads as no answer. So a
+    # changed row is sent when it has an answer, or when the key had one before (the answer
+    # moved to another message); a key that never had an answer is not sent as zeros (it was
+    # 0.6 records per input event).
+    return StepOutput(state, True, True, credits, answers, None, retired)
+
+
+def is_empty(response: MessageResponse) -> bool:
+    return not (response.opt_outs or response.opt_ins or response.help_requests or response.replies)
+
+
+def answered(responses: list[MessageResponse]) -> set[tuple[str, str]]:
+    """Keys whose last row says the message was answered."""
+    return {(r.message_id, r.sender) for r in responses if not is_empty(r)}
+
+
+def withdrawals(
+    before: list[ConversionCredits], after: list[ConversionCredits], version: int
+) -> list[ConversionCredits]:
+    """Credit sets of orders that were conversions before this step and are not any more (the
+    join's message kept an earlier conversion of the same click and name): each is sent once
+    more, withdrawn, so the sink's latest row of it says so. Retired orders are not among
+    `before` (retire runs first), so a retirement withdraws nothing."""
+    current = {c.order_id for c in after}
+    return [
+        c.model_copy(update={"version": version, "credits": [], "withdrawn": True})
+        for c in before
+        if c.order_id not in current
+    ]
 
 
 def _late(state: SubscriberState, item: Input) -> LateEvent:

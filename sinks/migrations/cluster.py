@@ -27,6 +27,8 @@ SHARDING_KEYS = {
     "funnel_hourly": "cityHash64(account, campaign)",
     "dead_letters": "cityHash64(stage, source_topic, source_partition)",
     "attribution_credits": "cityHash64(account, recipient_hash)",
+    # migration 11 rebuilds attribution_credits under this name and swaps it in
+    "attribution_credits_v11": "cityHash64(account, recipient_hash)",
     "message_responses": "cityHash64(account, recipient_hash)",
     "inbound_events": "cityHash64(account, event_id)",
     "late_events": "cityHash64(account, event_id)",
@@ -36,6 +38,7 @@ _ENGINE = re.compile(r"ENGINE = (\w*MergeTree)(?:\(([^)]*)\))?")
 _ALTER = re.compile(r"^\s*ALTER TABLE (\w+)\b", re.S)
 _VIEW = re.compile(r"CREATE OR REPLACE VIEW (\w+)")
 _DROP = re.compile(r"^\s*DROP (TABLE|VIEW) IF EXISTS (\w+)\s*$")
+_EXCHANGE = re.compile(r"^\s*EXCHANGE TABLES (\w+) AND (\w+)\s*$")
 
 
 def _table(statement: str, cluster: str) -> list[str]:
@@ -51,11 +54,15 @@ def _table(statement: str, cluster: str) -> list[str]:
     body = _CREATE.sub(f"CREATE TABLE IF NOT EXISTS {local} ON CLUSTER {cluster} (", statement)
     body = _ENGINE.sub(replicated, body)
     body = re.sub(r"\s*SETTINGS non_replicated_deduplication_window = \d+", "", body)
-    distributed = (
+    return [body, _distributed(name, cluster)]
+
+
+def _distributed(name: str, cluster: str) -> str:
+    local = f"{name}_local"
+    return (
         f"CREATE TABLE IF NOT EXISTS {name} ON CLUSTER {cluster} AS {local} "
         f"ENGINE = Distributed({cluster}, currentDatabase(), {local}, {SHARDING_KEYS[name]})"
     )
-    return [body, distributed]
 
 
 def cluster_statements(cluster: str, statements: tuple[str, ...]) -> list[str]:
@@ -76,6 +83,14 @@ def cluster_statements(cluster: str, statements: tuple[str, ...]) -> list[str]:
             )
         elif statement.lstrip().startswith("INSERT INTO"):
             out.append(statement)  # once, through the Distributed table
+        elif m := _EXCHANGE.match(statement):
+            # the data lives in the local tables; each Distributed table is made again over
+            # its own name's local table, so it takes that table's columns
+            a, b = m.groups()
+            out.append(f"EXCHANGE TABLES {a}_local AND {b}_local ON CLUSTER {cluster}")
+            for name in (a, b):
+                out.append(f"DROP TABLE IF EXISTS {name} ON CLUSTER {cluster}")
+                out.append(_distributed(name, cluster))
         elif m := _DROP.match(statement):
             kind, name = m.groups()
             out.append(f"DROP {kind} IF EXISTS {name} ON CLUSTER {cluster}")

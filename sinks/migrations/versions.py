@@ -485,6 +485,43 @@ GROUP BY account, reason, event_type, day
 COMMENT 'Late and orphan events per reason, type and event day.'
 """
 
+# attribution_credits as migration 11 makes it (and as 10 left it, for going back): `{name}` is
+# the table being created
+CREDITS_COLUMNS = f"""
+    account LowCardinality(String),
+    recipient_hash String,
+    order_id String,
+    model LowCardinality(String),
+    version UInt64 COMMENT 'subscriber state version; highest is current',
+    conversion_event_id String,
+    source_message_id String COMMENT 'empty for subscriber-only conversions',
+    name LowCardinality(String),
+    converted_at {TS},
+    amount Decimal(38, 10),
+    currency LowCardinality(String),
+    touch_ids Array(String),
+    touch_kinds Array(LowCardinality(String)),
+    message_ids Array(String),
+    campaigns Array(LowCardinality(String)),
+    touched_at Array({TS}),
+    weights Array(Decimal(38, 20)) COMMENT 'sum to exactly 1, or empty: unattributed'"""
+CREDITS_V10 = (
+    "CREATE TABLE IF NOT EXISTS {name} ("
+    + CREDITS_COLUMNS
+    + ") ENGINE = ReplacingMergeTree(version) "
+    "ORDER BY (account, recipient_hash, order_id, model) "
+    f"SETTINGS {DEDUP}"
+)
+CREDITS_V11 = (
+    "CREATE TABLE IF NOT EXISTS {name} ("
+    + CREDITS_COLUMNS
+    + ",\n    withdrawn UInt8 DEFAULT 0 COMMENT '1: no longer a conversion; FINAL hides it'"
+    + ") ENGINE = ReplacingMergeTree(version, withdrawn) "
+    "ORDER BY (account, recipient_hash, order_id, model) "
+    f"SETTINGS {DEDUP}"
+)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
@@ -751,5 +788,24 @@ MIGRATIONS: tuple[Migration, ...] = (
         "late and orphan events",
         up=(LATE_EVENTS, LATE_EVENT_SUMMARY),
         down=("DROP VIEW IF EXISTS late_event_summary", "DROP TABLE IF EXISTS late_events"),
+    ),
+    Migration(
+        11,
+        "withdrawn credit sets: an order that stopped being a conversion is hidden by FINAL",
+        # The engine gains its is_deleted column, so the table is rebuilt and swapped in; the
+        # views read it by name and FINAL, and need no change.
+        up=(
+            CREDITS_V11.format(name="attribution_credits_v11"),
+            "INSERT INTO attribution_credits_v11 SELECT *, 0 FROM attribution_credits",
+            "EXCHANGE TABLES attribution_credits AND attribution_credits_v11",
+            "DROP TABLE IF EXISTS attribution_credits_v11",
+        ),
+        down=(
+            CREDITS_V10.format(name="attribution_credits_v10"),
+            "INSERT INTO attribution_credits_v10 SELECT * EXCEPT withdrawn "
+            "FROM attribution_credits FINAL",
+            "EXCHANGE TABLES attribution_credits AND attribution_credits_v10",
+            "DROP TABLE IF EXISTS attribution_credits_v10",
+        ),
     ),
 )

@@ -1,4 +1,4 @@
-"""Real parts: a throwaway Apache Kafka broker (KRaft, from the project's jars), the Faust
+"""Real parts: a throwaway Apache Kafka broker (KRaft, from the project's jars), the
 worker and the ClickHouse sink as separate processes, and the embedded ClickHouse engine.
 Nothing is mocked."""
 
@@ -176,6 +176,11 @@ def assert_credits_match_ground_truth(
         {"a": account},
     )
     got = {(r["order_id"], r["model"]): r for r in rows}
+    orders = {order_id for order_id, _ in got}
+    assert orders == set(attribution), (
+        f"credited but not in ground truth: {sorted(orders - set(attribution))}; "
+        f"in ground truth, not credited: {sorted(set(attribution) - orders)}"
+    )
     assert len(got) == len(MODELS) * len(attribution)
     attributed = 0
     for order_id, (conversion, eligible) in attribution.items():

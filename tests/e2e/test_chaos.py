@@ -6,8 +6,8 @@ ground truth computed offline from the events (tests/ground_truth.py).
 
 Each seed fixes the campaign, the order of the faults and where each one strikes (the share of
 its chunk of events already sent, and a delay after it); the run is reproducible from it, up
-to the timing of the processes themselves. Outside the default run (the `chaos` marker):
-SMSFUNNEL_CHAOS_SEEDS=1,2,3,4,5 pytest -m chaos tests/e2e/test_chaos.py.
+to the timing of the processes themselves. In the default run with seeds 1, 2 and 3; others:
+SMSFUNNEL_CHAOS_SEEDS=4,5,6 pytest -m chaos tests/e2e/test_chaos.py.
 
 The test is also the processes' supervisor: a service that exits on its own is restarted (as
 systemd or Kubernetes would) and named in the failure message, since a fault that only a

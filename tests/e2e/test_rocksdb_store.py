@@ -1,7 +1,7 @@
-"""The large-state store: the worker with Faust's RocksDB table store (rocksdict) joins a
-campaign whose events arrive in two halves, with the worker stopped and restarted between them
-and once SIGKILLed at rest; every message's row then equals ground truth, so the state of the
-first half came back (from the local RocksDB files and the changelog)."""
+"""The worker's state store (Quix Streams' RocksDB, one store per stage and partition) across
+restarts: a campaign whose events arrive in two halves, with the worker stopped and restarted
+between them and once SIGKILLed at rest; every message's row then equals ground truth, so the
+state of the first half came back (from the local RocksDB files and the changelog)."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ pytestmark = pytest.mark.e2e
 def test_rocksdb_store_keeps_state_across_restarts(kafka_lib: Path, tmp_path: Path) -> None:
     broker = LocalKafka(tmp_path / "kafka", heap="512m", lib=kafka_lib)
     address = broker.start().address
-    settings = edge_settings(address, tmp_path / "state", table_store="rocksdb")
+    settings = edge_settings(address, tmp_path / "state")
     account = "e2e-rocksdb"
     workload = generate_campaign(600, seed=53, account=account, duplicate_rate=0.1)
     events = workload.events
@@ -38,8 +38,9 @@ def test_rocksdb_store_keeps_state_across_restarts(kafka_lib: Path, tmp_path: Pa
         producer.send_many(first)
         producer.flush()
         pipeline.drain()
-        databases = list((settings.state_dir / "faust").rglob("message-state-*.db"))
-        assert databases, "no RocksDB files: the worker did not use the rocksdb store"
+        # RocksDB's CURRENT file, one per store partition the worker opened
+        databases = list((settings.state_dir / "quix").rglob("CURRENT"))
+        assert databases, "no RocksDB files: the worker kept no local state"
 
         pipeline.restart_worker()  # graceful
         pipeline.drain()

@@ -1,4 +1,4 @@
-"""A shuffled, duplicated campaign through the real broker, the Faust worker and the sink
+"""A shuffled, duplicated campaign through the real broker, the worker and the sink
 (separate processes) into ClickHouse; SQL results must equal offline ground truth."""
 
 from __future__ import annotations

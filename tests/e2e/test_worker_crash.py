@@ -1,7 +1,7 @@
-"""The join worker killed with SIGKILL - once at rest, once mid-stream - and restarted: its table
-state comes back from the changelog, Faust's commit-path faults are held off
-(stream_processors/faust_commit_barrier.py), and every message's row in ClickHouse equals ground
-truth (version = its distinct events), as do the campaign totals."""
+"""The join worker killed with SIGKILL - once at rest, once mid-stream - and restarted: its state
+comes back from its local store and the changelog (up to the last committed checkpoint), and
+every message's row in ClickHouse equals ground truth (version = its distinct events), as do the
+campaign totals."""
 
 from __future__ import annotations
 

@@ -384,7 +384,7 @@ def test_an_entry_scheduled_after_the_watermark_passed_it_goes_at_the_next_event
 @settings(max_examples=15, deadline=None)
 @given(seed=st.integers(0, 10_000))
 def test_a_backlog_read_topic_by_topic_in_any_interleaving_evicts_nothing_early(seed: int) -> None:
-    """Each topic is read in order, the topics in an arbitrary interleaving (how Faust reads a
+    """Each topic is read in order, the topics in an arbitrary interleaving (how the engine reads a
     backlog): with the lagging inputs holding the watermark back, no event finds its state
     evicted and the rows equal those of a join that never evicts."""
     rng = random.Random(seed)

@@ -248,3 +248,22 @@ def test_commits_read_after_the_rebuild_settle_an_orphan_s_records() -> None:
     restarted.durable_advanced()
     assert not feed(restarted, ref(2, T0 + 4 * DAY), offset=6).late
     assert is_marker(table[key(9)])
+
+
+def test_a_receipt_of_a_known_message_is_forwarded_alone() -> None:
+    """Receipts held before the reference go out with it; each later one goes out by itself,
+    a repeat of it again by itself, never with the receipts forwarded before it."""
+    join = new()
+    forwarded = [feed(join, receipt(1, T0 + HOUR, "early"), 0).receipts]
+    forwarded.append(feed(join, ref(1, T0), 1).receipts)
+    for i, event_id in enumerate(["a", "b", "c", "b"]):
+        forwarded.append(feed(join, receipt(1, T0 + (2 + i) * HOUR, event_id), 2 + i).receipts)
+    assert [[r.event_id for r in out] for out in forwarded] == [
+        [],
+        ["early"],
+        ["a"],
+        ["b"],
+        ["c"],
+        ["b"],
+    ]
+    assert {r.message_id for out in forwarded for r in out} == {"m1"}

@@ -25,7 +25,7 @@ from stream_processors.subscriber_retention import (
     SNAPSHOTS,
     input_kind,
 )
-from stream_processors.subscriber_stage import StageSettings, step
+from stream_processors.subscriber_stage import StageSettings, is_empty, step
 from stream_processors.subscriber_state import SubscriberState
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
@@ -146,7 +146,8 @@ def arrival_order(inputs: list, rng: random.Random) -> list:  # type: ignore[typ
 
 
 def run(arrivals: list, retiring: bool, lag: int = 1) -> tuple[dict, SubscriberState]:  # type: ignore[type-arg]
-    """What was last sent per key (content without the version), and the final state.
+    """What the sink holds after what was sent: the last row per key (content without the
+    version), a response row with no answer read as no row; and the final state.
     `lag`: how many offsets behind the group's commits trail the input being processed."""
     state: SubscriberState | None = None
     sent: dict = {}  # type: ignore[type-arg]
@@ -162,7 +163,7 @@ def run(arrivals: list, retiring: bool, lag: int = 1) -> tuple[dict, SubscriberS
         for r in out.responses:
             sent[("response", r.message_id, r.sender)] = r.model_copy(update={"version": 0})
     assert state is not None
-    return sent, state
+    return {k: v for k, v in sent.items() if k[0] != "response" or not is_empty(v)}, state
 
 
 @settings(max_examples=12, deadline=None)

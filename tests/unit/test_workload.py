@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
-from producers.workload import generate_campaign
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from producers.workload import default_start, generate_campaign
 from schemas.events import MessageEventBase
+from smsfunnel.settings import Settings
+from stream_processors.eviction import MAX_FUTURE_SKEW
+from stream_processors.message_state import ORPHAN_GRACE
 from tests.ground_truth import expected_messages, expected_variants
 
 
@@ -48,3 +55,20 @@ def test_duplicates_and_shuffling_are_present() -> None:
     assert before_send > 100  # many receipts/clicks/conversions arrive before their send
     rates = sum(t.delivered for t in workload.truth.values()) / 2000
     assert 0.93 < rates < 0.99
+
+
+@pytest.mark.parametrize("hour", range(24))
+def test_default_campaign_is_never_late_against_a_watermark_at_now(hour: int) -> None:
+    """A pipeline that has seen events stamped now has its watermark at up to now plus the
+    future skew; a message first seen (before its send) more than the lateness plus the orphan
+    grace behind that is evicted on arrival. The default campaign must stay clear of that at
+    every hour of the day, and not lie in the future beyond the skew's reach of an hour."""
+    lateness = timedelta(hours=Settings().allowed_lateness_hours)
+    for minute in (0, 59):
+        now = datetime(2026, 12, 3, hour, minute, 30, tzinfo=UTC)
+        events = generate_campaign(400, seed=hour, start=default_start(now)).events
+        oldest = min(e.occurred_at for e in events)
+        newest = max(e.occurred_at for e in events)
+        watermark = now + MAX_FUTURE_SKEW
+        assert oldest + ORPHAN_GRACE + lateness > watermark + timedelta(hours=12), (now, oldest)
+        assert newest <= now + timedelta(hours=1), (now, newest)

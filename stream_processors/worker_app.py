@@ -1,0 +1,372 @@
+"""The worker: the per-message join, the receipt resolver and the attribution stage, on Quix
+Streams. The stages' logic is pure (message_join.py, resolver_join.py, subscriber_stage.py);
+this module is the engine adapter: it reads, hands each record to its stage, and produces what
+the stage returns.
+
+One Application (consumer group = settings.worker_id), three stateful dataframes:
+  join         sends, delivery receipts, clicks, landings, engagements, conversions (message id)
+  resolver     provider receipts, message references                         (provider reference)
+  attribution  subscriber activity, subscriber conversions, inbound            (subscriber)
+A stage's input topics are co-partitioned. Quix reads the same-numbered partitions of a stage's
+topics together (in timestamp order, within its buffer) and keeps one RocksDB store per stage
+and partition, with a changelog topic.
+
+Delivery guarantee: at-least-once, and why a stage may forget state in the step that decides it.
+  - A Quix checkpoint flushes the producer (the outputs), then produces the state's changelog,
+    whose records carry the input offsets they were made from, then commits the input offsets,
+    and only then writes the state to the local RocksDB.
+  - Recovery applies a changelog record only when its input offsets are committed
+    (quixstreams/state/recovery.py, `_should_apply_changelog`). After a crash a stage's state is
+    what it was at the last committed offsets, and the replay from there re-sends its outputs.
+  - So state and outputs never diverge, and nothing waits for a commit before evicting a
+    message or retiring a subscriber's conversions (`durable=None`, COMMITTED_WITH_OUTPUTS):
+    the waits that Faust needed, its commit barrier and its progress watch are gone.
+  - A crash can repeat outputs. Rows and credit sets are versioned upserts, late records are
+    keyed by event id, so a repeat is harmless at the sink.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+from quixstreams import Application, message_context
+from quixstreams.checkpointing.exceptions import CheckpointConsumerCommitError
+from quixstreams.models import Topic
+from quixstreams.models.serializers import SerializationContext, Serializer
+from quixstreams.models.topics.exceptions import CreateTopicFailure
+
+from schemas.topics import (
+    ATTRIBUTION_CREDITS,
+    ATTRIBUTION_INPUTS,
+    DEAD_LETTERS,
+    DELIVERY_RECEIPTS,
+    FUNNEL_ROWS,
+    JOIN_INPUTS,
+    LATE_EVENTS,
+    MESSAGE_REFERENCES,
+    MESSAGE_RESPONSES,
+    RESOLVER_INPUTS,
+    SUBSCRIBER_ACTIVITY,
+    TopicSpec,
+)
+from smsfunnel.settings import Settings
+from stream_processors import metrics
+from stream_processors.partition_table import PartitionTable
+from stream_processors.stage_steps import AttributeStep, JoinStep, Output, ResolveStep
+from stream_processors.subscriber_stage import StageSettings
+
+log = logging.getLogger(__name__)
+
+STARTUP_TIMEOUT = 120.0  # seconds a starting worker keeps trying to create its changelogs
+
+STAGE_OUTPUTS = (
+    MESSAGE_REFERENCES,
+    FUNNEL_ROWS,
+    SUBSCRIBER_ACTIVITY,
+    DELIVERY_RECEIPTS,
+    LATE_EVENTS,
+    DEAD_LETTERS,
+    ATTRIBUTION_CREDITS,
+    MESSAGE_RESPONSES,
+)
+
+
+class OutputValue(Serializer):
+    """Steps return (topic, key, value) tuples; the value is already bytes."""
+
+    def __call__(self, value: Output, ctx: SerializationContext) -> bytes:
+        return value[2]
+
+
+class CommittedWithOutputs(Mapping[str, int]):
+    """The attribution stage's `durable` offsets under Quix: every change counts as committed,
+    since a checkpoint commits state with the outputs made from it (module docstring)."""
+
+    def __getitem__(self, kind: str) -> int:
+        return sys.maxsize
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
+
+
+COMMITTED_WITH_OUTPUTS = CommittedWithOutputs()
+
+
+@dataclass
+class InputProgress:
+    """Which inputs of a partition still have records not processed (they hold the join's and
+    the resolver's watermark back: eviction.PartitionClock.observe)."""
+
+    consumer: Any  # Quix's consumer: log ends as last fetched, committed offsets
+    processed: dict[tuple[str, int], int] = field(default_factory=dict)
+    committed: dict[tuple[str, int], int] = field(default_factory=dict)
+
+    def assigned(self, partition: int, names: list[str]) -> None:
+        """A partition (re)assigned: what was processed before is unknown again; the group's
+        committed offsets say where this assignment starts."""
+        tps = [TopicPartition(n, partition) for n in names]
+        for tp in tps:
+            self.processed.pop((tp.topic, partition), None)
+        try:
+            for tp in self.consumer.committed(tps, timeout=10):
+                if tp.error is None and tp.offset >= 0:
+                    self.committed[(tp.topic, partition)] = tp.offset
+        except Exception as exc:  # noqa: BLE001 - unknown inputs then hold eviction back
+            log.warning("could not read committed offsets of partition %d: %r", partition, exc)
+
+    def lagging(self, partition: int, names: list[str]) -> list[str]:
+        """Inputs of `partition` whose last fetched log end is beyond the last offset processed
+        in this assignment (else the committed offset it started from). An end not fetched yet
+        counts as caught up."""
+        out = []
+        for name in names:
+            _, end = self.consumer.get_watermark_offsets(
+                TopicPartition(name, partition), cached=True
+            )
+            if end is None or end < 0:
+                continue
+            done = self.processed.get((name, partition))
+            if done is None:
+                done = self.committed.get((name, partition), 0) - 1
+            if end - 1 > done:
+                out.append(name)
+        return out
+
+
+class BoundedStopApplication(Application):
+    """Stops on SIGTERM/SIGINT within `shutdown_timeout` seconds. With the broker away, the
+    final checkpoint's flush and commit cannot complete; past the timeout the process exits
+    (status 1) without them, which to Kafka is a crash: the group replays from the last commit."""
+
+    def __init__(self, *args: Any, shutdown_timeout: float, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.shutdown_timeout = shutdown_timeout
+        self._stop_timer: threading.Timer | None = None
+
+    def _bounded_stop(self) -> None:
+        if self._stop_timer is None:
+            self._stop_timer = threading.Timer(self.shutdown_timeout, self._give_up)
+            self._stop_timer.daemon = True
+            self._stop_timer.start()
+
+    def _on_sigterm(self, *args: Any) -> None:
+        self._bounded_stop()
+        super()._on_sigterm(*args)
+
+    def _on_sigint(self, *args: Any) -> None:
+        self._bounded_stop()
+        super()._on_sigint(*args)
+
+    def _give_up(self) -> None:
+        log.error(
+            "worker did not stop within %.0f s (broker unreachable?): exiting without the "
+            "final checkpoint; the next worker replays from the last commit",
+            self.shutdown_timeout,
+        )
+        logging.shutdown()
+        os._exit(1)
+
+
+def create_app(settings: Settings, bootstrap: str | None = None) -> Application:
+    bootstrap = bootstrap or settings.bootstrap_servers()
+    app = BoundedStopApplication(
+        shutdown_timeout=settings.worker_shutdown_timeout,
+        broker_address=bootstrap,
+        consumer_group=settings.worker_id,
+        auto_offset_reset="earliest",
+        commit_interval=settings.worker_commit_interval,
+        state_dir=str(settings.state_dir / "quix"),
+        processing_guarantee=settings.worker_processing_guarantee,
+        loglevel=None,  # the worker configures logging
+        consumer_extra_config={
+            "session.timeout.ms": int(settings.worker_session_timeout * 1000),
+            "heartbeat.interval.ms": 3000,
+            # At every assignment Quix asks the broker for the log ends of each assigned
+            # partition, one request at a time, on the connection its fetches use; the broker
+            # answers a connection's requests in order, so each one waited behind a fetch held
+            # for fetch.wait.max.ms (500 ms by default) when the partitions had no new data:
+            # about 100 s per assignment for the worker's ~200 partitions (measured).
+            "fetch.wait.max.ms": 25,
+        },
+        producer_extra_config={"linger.ms": 5, "compression.type": "lz4"},
+    )
+    topics: dict[str, Topic] = {}
+
+    def topic(spec: TopicSpec) -> Topic:
+        if spec.name not in topics:
+            topics[spec.name] = app.topic(
+                spec.name,
+                key_deserializer="bytes",
+                value_deserializer="bytes",
+                key_serializer="bytes",
+                value_serializer=OutputValue(),
+            )
+        return topics[spec.name]
+
+    def dataframe(specs: tuple[TopicSpec, ...]) -> Any:
+        frames = [app.dataframe(topic(spec)) for spec in specs]
+        sdf = frames[0]
+        for other in frames[1:]:
+            sdf = sdf.concat(other)
+        return sdf
+
+    for spec in STAGE_OUTPUTS:  # steps name their outputs' topics
+        topic(spec)
+    progress = InputProgress(app._consumer)  # noqa: SLF001 - Quix exposes no public handle
+    lateness = timedelta(hours=settings.allowed_lateness_hours)
+    marker_retention = timedelta(days=settings.closed_marker_days)
+    stage = StageSettings(
+        lateness=lateness,
+        marker_retention=marker_retention,
+        view_through=settings.view_through,
+        half_life_hours=Decimal(settings.half_life_hours),
+    )
+    join_table, resolver_table, subscriber_table = (PartitionTable() for _ in range(3))
+    join = JoinStep(join_table, progress, lateness, marker_retention)
+    resolve = ResolveStep(resolver_table, progress, lateness, marker_retention)
+    attribute = AttributeStep(subscriber_table, stage, COMMITTED_WITH_OUTPUTS)
+
+    def bound(
+        step: Callable[[int, str, int, bytes, bytes], list[Output]],
+        table: PartitionTable,
+        opened: Callable[[int], None] | None,
+    ) -> Callable[..., list[Output]]:
+        """The step as a Quix stateful function; `opened` runs at the first record of a
+        partition after it was assigned or its store recovered (a new store object)."""
+        stores: dict[int, Any] = {}  # partition -> the store partition its schedule is of
+
+        def apply(value: bytes, key: bytes, _ts: int, _h: Any, state: Any) -> list[Output]:
+            ctx = message_context()
+            store = table.bind(state)
+            if opened is not None and stores.get(ctx.partition) is not store:
+                stores[ctx.partition] = store
+                opened(ctx.partition)
+            return step(ctx.partition, ctx.topic, ctx.offset, key, value)
+
+        return apply
+
+    steps: list[tuple[tuple[TopicSpec, ...], Callable[..., list[Output]]]] = [
+        (JOIN_INPUTS, bound(join, join_table, join.opened)),
+        (RESOLVER_INPUTS, bound(resolve, resolver_table, resolve.opened)),
+        (ATTRIBUTION_INPUTS, bound(attribute, subscriber_table, None)),
+    ]
+    for specs, step in steps:
+        outputs = dataframe(specs).apply(step, stateful=True, metadata=True, expand=True)
+        outputs.to_topic(lambda value, _k, _ts, _h: topics[value[0]], key=lambda value: value[1])
+    without_time_alignment(app)
+    return app
+
+
+def without_time_alignment(app: Application) -> None:
+    """Read records as they come, not aligned by timestamp across the topics of a partition.
+
+    `concat` makes Quix buffer every input partition and release records in timestamp order
+    across all topics with the same partition number, the worker's own outputs among them
+    (references, receipts, activity). A buffer that runs dry holds the whole partition number
+    until the next fetch tells its end (quixstreams/internal_consumer/buffering.py; the
+    "stuttering" quix-streams#857 describes for repartition topics). Measured on the benchmark:
+    the worker spent most of its catch-up waiting in consume (26 s of CPU in 135 s). The stages
+    do not need the alignment: the join's and the resolver's watermark take the slowest input
+    that still has records (eviction.PartitionClock), as they did under Faust. The flag is
+    private (quixstreams==3.28.1); the assertion fails loudly should it move."""
+    registry = app._dataframe_registry  # noqa: SLF001
+    assert hasattr(registry, "_requires_time_alignment"), "quixstreams internals moved"
+    registry._requires_time_alignment = False  # noqa: SLF001
+
+
+def wait_for_changelogs(bootstrap: str, group: str, timeout: float = 60.0) -> None:
+    """Wait until every changelog topic of the worker group answers for each of its partitions.
+
+    Quix creates its changelog topics while the app is built and asks for their log ends at the
+    first assignment; a topic created moments before is not in the consumer's metadata yet,
+    and the worker died there with `_UNKNOWN_PARTITION` (PartitionAssignmentError; seen in the
+    suite on a fresh broker)."""
+    prefix = f"changelog__{group}--"
+    client = Consumer({"bootstrap.servers": bootstrap, "group.id": prefix, "log_level": 3})
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            try:
+                topics = client.list_topics(timeout=10).topics
+                pending = [
+                    (name, p)
+                    for name, meta in topics.items()
+                    if name.startswith(prefix)
+                    for p, part in meta.partitions.items()
+                    if part.leader < 0
+                ]
+                if not pending:
+                    for name, meta in topics.items():
+                        if name.startswith(prefix):
+                            for p in meta.partitions:
+                                client.get_watermark_offsets(TopicPartition(name, p), timeout=10)
+                    return
+            except KafkaException as exc:
+                pending = [("?", -1)]
+                log.info("changelog topics not ready yet: %s", exc)
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"changelog partitions without a leader: {pending[:5]}")
+            time.sleep(0.2)
+    finally:
+        client.close()
+
+
+# A checkpoint commit refused with these means the group moved on without this member (its
+# session expired while the broker was away, or a rebalance passed it by).
+GROUP_MOVED_ON = frozenset(
+    {KafkaError.UNKNOWN_MEMBER_ID, KafkaError.ILLEGAL_GENERATION, KafkaError.REBALANCE_IN_PROGRESS}
+)
+
+
+def start_app(settings: Settings) -> Application:
+    started_at = time.monotonic()
+    while True:
+        # Building the app creates the changelog topics; a broker that has only just started
+        # (or restarted) can refuse that for a moment ("All brokers are currently fenced",
+        # seen in the suite), and Quix does not retry it.
+        try:
+            app = create_app(settings)
+            wait_for_changelogs(settings.bootstrap_servers(), settings.worker_id)
+            return app
+        except (CreateTopicFailure, KafkaException, TimeoutError) as exc:
+            if time.monotonic() - started_at > STARTUP_TIMEOUT:
+                raise
+            log.warning("worker cannot start yet, trying again: %r", exc)
+            time.sleep(1.0)
+
+
+def run_worker(settings: Settings, loglevel: str = "info") -> None:
+    from prometheus_client import start_http_server
+
+    logging.basicConfig(
+        level=loglevel.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    start_http_server(settings.worker_metrics_port, addr="127.0.0.1")
+    while True:
+        app = start_app(settings)
+        try:
+            app.run()
+            return
+        except CheckpointConsumerCommitError as exc:
+            # Quix gives up on a refused commit. Like Kafka Streams on a task migrated away,
+            # the worker drops this checkpoint (its state changes are not applied at recovery:
+            # their offsets were never committed), closes, and joins the group again; the
+            # group replays from its last commit. Seen when the broker was away longer than
+            # the session timeout (the chaos test).
+            if exc.code not in GROUP_MOVED_ON:
+                raise
+            metrics.WORKER_REJOINS.inc()
+            log.warning("checkpoint commit refused, %s: rejoining the group", exc.description)
