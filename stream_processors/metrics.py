@@ -57,9 +57,11 @@ RESOLVER_EVICTED = Counter(
 )
 WORKER_REJOINS = Counter(
     "smsfunnel_worker_rejoins_total",
-    "Checkpoints dropped because the group had moved on without this worker (its session "
-    "expired, e.g. while the broker was away); the worker rejoined and the group replayed "
-    "from its last commit.",
+    "Times the worker dropped its open checkpoint, rebuilt its app and joined the group again, "
+    "by reason: commit_refused (the group had moved on without it, e.g. its session expired "
+    "while the broker was away), assignment_failed (a partition had no leader yet when the "
+    "worker was assigned it). The group replays from its last commit.",
+    ["reason"],
 )
 LATE_EVENTS = Counter(
     "smsfunnel_join_late_events_total",

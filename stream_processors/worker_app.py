@@ -41,6 +41,7 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from quixstreams import Application, message_context
 from quixstreams.checkpointing.exceptions import CheckpointConsumerCommitError
+from quixstreams.exceptions import PartitionAssignmentError
 from quixstreams.models import Topic
 from quixstreams.models.serializers import SerializationContext, Serializer
 from quixstreams.models.topics.exceptions import CreateTopicFailure
@@ -59,6 +60,7 @@ from schemas.topics import (
     SUBSCRIBER_ACTIVITY,
     TopicSpec,
 )
+from smsfunnel.kafka_config import RECONNECT
 from smsfunnel.settings import Settings
 from stream_processors import metrics
 from stream_processors.partition_table import PartitionTable
@@ -193,15 +195,17 @@ def create_app(settings: Settings, bootstrap: str | None = None) -> Application:
         loglevel=None,  # the worker configures logging
         consumer_extra_config={
             "session.timeout.ms": int(settings.worker_session_timeout * 1000),
-            "heartbeat.interval.ms": 3000,
+            # a third of the session, as Kafka advises, at most Kafka's default of 3 s
+            "heartbeat.interval.ms": min(3000, int(settings.worker_session_timeout * 1000 / 3)),
             # At every assignment Quix asks the broker for the log ends of each assigned
             # partition, one request at a time, on the connection its fetches use; the broker
             # answers a connection's requests in order, so each one waited behind a fetch held
             # for fetch.wait.max.ms (500 ms by default) when the partitions had no new data:
             # about 100 s per assignment for the worker's ~200 partitions (measured).
             "fetch.wait.max.ms": 25,
+            **RECONNECT,
         },
-        producer_extra_config={"linger.ms": 5, "compression.type": "lz4"},
+        producer_extra_config={"linger.ms": 5, "compression.type": "lz4", **RECONNECT},
     )
     topics: dict[str, Topic] = {}
 
@@ -325,10 +329,37 @@ def wait_for_changelogs(bootstrap: str, group: str, timeout: float = 60.0) -> No
 
 
 # A checkpoint commit refused with these means the group moved on without this member (its
-# session expired while the broker was away, or a rebalance passed it by).
-GROUP_MOVED_ON = frozenset(
-    {KafkaError.UNKNOWN_MEMBER_ID, KafkaError.ILLEGAL_GENERATION, KafkaError.REBALANCE_IN_PROGRESS}
+# session expired while the broker was away, or a rebalance passed it by), or the group's
+# coordinator is not there yet (a broker that has just come back: "Waiting for coordinator",
+# seen in the chaos test once clients reconnected within a second).
+COMMIT_REFUSED = frozenset(
+    {
+        KafkaError.UNKNOWN_MEMBER_ID,
+        KafkaError.ILLEGAL_GENERATION,
+        KafkaError.REBALANCE_IN_PROGRESS,
+        KafkaError.COORDINATOR_NOT_AVAILABLE,
+        KafkaError.NOT_COORDINATOR,
+        KafkaError._WAIT_COORD,  # noqa: SLF001
+    }
 )
+# An assignment that fails with these is about a partition whose leader is not settled yet (a
+# topic created moments before, a broker that has just come back), not about this worker.
+LEADER_NOT_SETTLED = frozenset(
+    {
+        KafkaError.NOT_LEADER_FOR_PARTITION,
+        KafkaError.LEADER_NOT_AVAILABLE,
+        KafkaError.UNKNOWN_TOPIC_OR_PART,
+        KafkaError._UNKNOWN_PARTITION,  # noqa: SLF001
+        KafkaError._TIMED_OUT,  # noqa: SLF001
+        KafkaError._TRANSPORT,  # noqa: SLF001
+        KafkaError._ALL_BROKERS_DOWN,  # noqa: SLF001
+    }
+)
+
+
+def leader_not_settled(exc: PartitionAssignmentError) -> bool:
+    cause = exc.__cause__
+    return isinstance(cause, KafkaException) and cause.args[0].code() in LEADER_NOT_SETTLED
 
 
 def start_app(settings: Settings) -> Application:
@@ -366,7 +397,18 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
             # their offsets were never committed), closes, and joins the group again; the
             # group replays from its last commit. Seen when the broker was away longer than
             # the session timeout (the chaos test).
-            if exc.code not in GROUP_MOVED_ON:
+            if exc.code not in COMMIT_REFUSED:
                 raise
-            metrics.WORKER_REJOINS.inc()
+            metrics.WORKER_REJOINS.labels("commit_refused").inc()
             log.warning("checkpoint commit refused, %s: rejoining the group", exc.description)
+        except PartitionAssignmentError as exc:
+            # Quix stops the app when asking an assigned partition's offsets fails. Seen in the
+            # suite on a fresh broker: NOT_LEADER_FOR_PARTITION for an input topic right after
+            # it was provisioned, and the worker exited 1 (CI run of 2026-12-03). Nothing of
+            # the assignment was processed, so starting over is what a restart would do, minus
+            # the restart.
+            if not leader_not_settled(exc):
+                raise
+            metrics.WORKER_REJOINS.labels("assignment_failed").inc()
+            log.warning("partition assignment failed, %r: rejoining the group", exc.__cause__)
+            time.sleep(1.0)

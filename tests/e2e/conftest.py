@@ -270,13 +270,16 @@ def stop_pipeline(p: Pipeline) -> None:
 
 def pipeline_settings(state: Path, kafka: str, **overrides: object) -> Settings:
     """A test pipeline's settings: its own state dir, the given broker, free ports for the
-    worker's and the sink's HTTP servers, half-second sink batches; `overrides` on top."""
+    worker's and the sink's HTTP servers, half-second sink batches, and a worker session of
+    6 s (the broker's minimum): a SIGKILLed worker's partitions move on after that long, and
+    the crash tests wait for it on every kill; `overrides` on top."""
     values: dict[str, object] = {
         "state_dir": state,
         "kafka_bootstrap": kafka,
         "worker_metrics_port": free_port(),
         "sink_http_port": free_port(),
         "sink_batch_seconds": 0.5,
+        "worker_session_timeout": 6.0,
     }
     return Settings(**(values | overrides))  # type: ignore[arg-type]
 

@@ -79,6 +79,10 @@ class Chaos:
     second: Popen[bytes] | None = None
     unexpected_exits: list[str] = field(default_factory=list)
     log: list[str] = field(default_factory=list)
+    started: float = field(default_factory=time.monotonic)
+
+    def note(self, what: str) -> None:
+        self.log.append(f"{time.monotonic() - self.started:.0f}s {what}")
 
     @property
     def worker_topics(self) -> list[str]:
@@ -109,11 +113,11 @@ class Chaos:
                 self.supervise()
                 time.sleep(0.2)
                 left = probe.lag(group, self.worker_topics)
-        self.log.append(f"backlog {start} -> {left}")
+        self.note(f"backlog {start} -> {left}")
 
     def strike(self, fault: str) -> None:
         p = self.pipeline
-        self.log.append(fault)
+        self.note(fault)
         if fault == "kill_worker":
             p.kill_worker()
             p.restart_worker()
@@ -141,7 +145,7 @@ class Chaos:
 def chaos(tmp_path: Path, kafka_lib: Path) -> Iterator[Chaos]:
     broker = LocalKafka(tmp_path / "kafka", heap="512m", lib=kafka_lib)
     bootstrap = broker.start().address
-    settings = pipeline_settings(tmp_path / "state", bootstrap, worker_session_timeout=10)
+    settings = pipeline_settings(tmp_path / "state", bootstrap)
     second = settings.model_copy(
         update={"state_dir": tmp_path / "state-2", "worker_metrics_port": free_port()}
     )
@@ -175,7 +179,9 @@ def test_chaos_ends_equal_to_ground_truth(chaos: Chaos, seed: int) -> None:
         chaos.wait_for_progress()
     producer.close(timeout=180)
 
+    chaos.note("drain")
     chaos.pipeline.drain(timeout=300, check=chaos.supervise)
+    chaos.note("drained")
     story = f"seed {seed}: {' / '.join(chaos.log)}"
     print(story)  # shown with a failure
     p = chaos.pipeline
