@@ -45,6 +45,7 @@ ACCOUNT_TABLES = (
     "attribution_credits",
     "message_responses",
     "inbound_events",
+    "late_events",
 )
 METRIC_VIEWS = (
     "campaign_metrics",
@@ -59,6 +60,7 @@ METRIC_VIEWS = (
     "window_conversions",
     "subscriber_growth",
     "orphan_messages",
+    "late_event_summary",
 )
 # Read through an IN or a JOIN by name they would still be filtered; these have no account.
 NO_ACCOUNT_TABLES = ("dead_letters", "schema_migrations")
