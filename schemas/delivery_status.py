@@ -104,7 +104,22 @@ VONAGE_STATUSES: dict[str, DeliveryStatus] = {
     "rejected": S.REJECTED,
     "unknown": S.UNKNOWN,
 }
-GENERIC_STATUSES: dict[str, DeliveryStatus] = {s.value: s for s in DeliveryStatus}
+# The generic receipt endpoint's names: ours, DOMAIN.md's intermediate and final names, and the
+# words the common providers and SMPP gateways use (lower-cased). "failed" is DOMAIN.md's: the
+# network tried and could not deliver (Twilio's own endpoint reads it as never sent).
+GENERIC_STATUSES: dict[str, DeliveryStatus] = {
+    **{s.value: s for s in DeliveryStatus},
+    **{
+        name: S.SUBMITTED
+        for name in (
+            "accepted", "acceptd", "queued", "scheduled", "pending", "sending", "sent",
+            "enroute", "buffered",
+        )
+    },
+    **{name: S.DELIVERED for name in ("delivrd", "read")},
+    **{name: S.UNDELIVERED for name in ("failed", "undeliv", "deleted", "partially_delivered")},
+    **{name: S.REJECTED for name in ("rejectd", "canceled", "cancelled")},
+}  # fmt: skip
 
 C = FailureCause
 TWILIO_ERROR_CAUSES: dict[str, FailureCause] = {
@@ -183,5 +198,11 @@ def from_vonage(status: str, err_code: str | None = None) -> tuple[DeliveryStatu
 
 
 def from_generic(status: str) -> tuple[DeliveryStatus, FailureCause]:
-    canonical = GENERIC_STATUSES.get(status.strip().lower(), S.UNKNOWN)
+    """A status named in GENERIC_STATUSES (any case); any other name is a ValueError that lists
+    them, so that a sender learns the vocabulary instead of seeing its receipts as `unknown`."""
+    canonical = GENERIC_STATUSES.get(status.strip().lower())
+    if canonical is None:
+        raise ValueError(
+            f"unknown status {status!r}; one of: {', '.join(sorted(GENERIC_STATUSES))}"
+        )
     return canonical, _cause(canonical, None)

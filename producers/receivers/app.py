@@ -508,11 +508,18 @@ def create_app(settings: Settings, producer: AckedProducer | None = None) -> Fas
         amount: str | None = Query(None, max_length=40),
         currency: str | None = Query(None, max_length=3),
         event: str | None = Query(None, max_length=200),
+        occurred_at: str | None = Query(
+            None,
+            max_length=40,
+            description="when the conversion happened, ISO 8601 with a timezone "
+            "(default: when the postback arrives)",
+        ),
         secret: str | None = Query(None),
         x_smsfunnel_signature: str | None = Header(None),
     ) -> Response:
-        """Server-to-server conversion: click_id, order_id, amount, currency[, event]. GET with
-        `secret`, or POST (form) with `secret` or an X-Smsfunnel-Signature of the body."""
+        """Server-to-server conversion: click_id, order_id, amount, currency[, event,
+        occurred_at]. GET with `secret`, or POST (form) with `secret` or an
+        X-Smsfunnel-Signature of the body."""
         params, raw = await query_and_body(request)
         auth.check_postback(secrets_of(account), params.get("secret"), raw, x_smsfunnel_signature)
         conversion = convert(lambda: from_generic_postback(account, params, link_key, now()))

@@ -5,8 +5,17 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import AnyHttpUrl, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AnyHttpUrl,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
+from schemas.delivery_status import GENERIC_STATUSES, from_generic
 from schemas.events import Currency, Id, Label, Money, RecipientHash, TimeZoneName
 from schemas.links import LinkId
 
@@ -75,13 +84,26 @@ class GenericReceipt(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    status: Annotated[str, Field(min_length=1, max_length=40)]
+    status: Annotated[
+        str,
+        Field(
+            min_length=1,
+            max_length=40,
+            description="any case, one of: " + ", ".join(sorted(GENERIC_STATUSES)),
+        ),
+    ]
     occurred_at: AwareDatetime
     message_id: Id | None = None
     provider: Label = "generic"
     provider_message_id: Id | None = None
     error_code: Label = ""
     event_id: Id | None = Field(default=None, description="default: derived from the receipt")
+
+    @field_validator("status")
+    @classmethod
+    def _known_status(cls, status: str) -> str:
+        from_generic(status)  # its ValueError lists the names: the 422 says them
+        return status
 
     @model_validator(mode="after")
     def _names_a_message(self) -> GenericReceipt:

@@ -466,6 +466,35 @@ def test_gateway_receipts(edge: Edge) -> None:
     assert missing.status_code == 422 and "status" in missing.text
 
 
+def test_generic_receipt_takes_provider_words_and_names_its_vocabulary_in_a_422(
+    edge: Edge,
+) -> None:
+    url = f"{edge.url}/webhooks/acme/receipts"
+    auth = {"Authorization": "Bearer acme-api-key"}
+    at = "2026-11-20T12:00:00+00:00"
+    sent = httpx.post(
+        url, headers=auth, json={"status": "sent", "message_id": "m-gen", "occurred_at": at}
+    )
+    assert sent.status_code == 204, sent.text
+    gen_id = expected_id("acme", "receipt:generic", "m-gen", "sent", at)
+    found = one(read_topic(edge.bootstrap, DELIVERY_RECEIPTS.name, with_id(gen_id)), gen_id)
+    assert found["status"] == "submitted"
+    bad = httpx.post(
+        url, headers=auth, json={"status": "bogus", "message_id": "m-gen", "occurred_at": at}
+    )
+    assert bad.status_code == 422 and "one of:" in bad.text and "enroute" in bad.text, bad.text
+
+
+def test_every_postback_parameter_is_in_the_openapi_document(edge: Edge) -> None:
+    """from_generic_postback reads these (occurred_at was read but not documented)."""
+    doc = httpx.get(f"{edge.url}/openapi.json").json()
+    for method in ("get", "post"):
+        op = doc["paths"]["/postbacks/{account}/conversion"][method]
+        names = {p["name"] for p in op["parameters"]}
+        want = {"click_id", "order_id", "amount", "currency", "event", "occurred_at", "secret"}
+        assert want <= names, (method, want - names)
+
+
 def test_unknown_account_is_refused_by_name(edge: Edge) -> None:
     resp = httpx.get(
         f"{edge.url}/postbacks/initech/everflow", params={"transaction_id": "x", "secret": "s"}
