@@ -47,6 +47,17 @@ def _currency(value: str | None, default: str) -> str:
     return currency
 
 
+class Unattributable(BadCallback):
+    """A well-formed, authenticated conversion that nothing ties to an SMS (its click id was not
+    issued for this account or no longer verifies; an order with neither click id nor phone).
+    The receiver keeps it (schemas/unattributable.py) instead of refusing it; `fields` are the
+    record's, less when it arrived and the request itself, which only the receiver knows."""
+
+    def __init__(self, reason: str, **fields: object) -> None:
+        super().__init__(reason)
+        self.fields = {"reason": reason, **fields}
+
+
 def conversion_from_click(
     *,
     account: str,
@@ -63,7 +74,18 @@ def conversion_from_click(
     try:
         claims = verify_click_id(link_key, account, click_id)
     except InvalidToken as exc:
-        raise BadCallback(f"click id not recognised for this account ({exc})") from None
+        raise Unattributable(
+            f"click id not recognised for this account ({exc})",
+            account=account,
+            event_id=derived_event_id(account, source, *natural_key),
+            source=source,
+            order_id=order_id,
+            click_id=click_id,
+            name=name or "purchase",
+            amount=amount,
+            currency=currency,
+            occurred_at=occurred_at,
+        ) from None
     return ConversionEvent(
         event_id=derived_event_id(account, source, *natural_key),
         account=account,
@@ -184,10 +206,10 @@ def from_shopify_order(
     link_key: bytes,
     phone_key: bytes,
     received_at: datetime,
-) -> ConversionEvent | SubscriberConversionEvent | None:
+) -> ConversionEvent | SubscriberConversionEvent:
     """Shopify `orders/paid`. Retries carry the original payload and the same
-    X-Shopify-Event-Id, which is the natural key. None: the order has neither our click id nor
-    a phone number, so nothing ties it to an SMS (the receiver counts it)."""
+    X-Shopify-Event-Id, which is the natural key. Unattributable: the order has neither our
+    click id nor a phone number, so nothing ties it to an SMS (the receiver keeps it)."""
     try:
         order = orjson.loads(body)
     except orjson.JSONDecodeError:
@@ -222,13 +244,25 @@ def from_shopify_order(
             )
         except BadCallback:
             pass  # a foreign or mangled smsclid: Shopify would retry a 4xx for hours; try phone
+    unattributable = Unattributable(
+        "no smsclid that verifies and no usable phone number",
+        account=account,
+        event_id=derived_event_id(account, "shopify", shopify_event_id),
+        source="shopify",
+        order_id=order_id,
+        click_id=click_id or "",
+        name="purchase",
+        amount=amount,
+        currency=currency,
+        occurred_at=occurred,
+    )
     phone = _shopify_phone(order)
     if phone is None:
-        return None
+        raise unattributable
     try:
         recipient_hash, _ = hash_phone(phone, phone_key)
     except InvalidPhoneNumber:
-        return None
+        raise unattributable from None
     return SubscriberConversionEvent(
         event_id=derived_event_id(account, "shopify", shopify_event_id),
         account=account,

@@ -26,8 +26,10 @@ KAFKA_UNAVAILABLE = Counter(
 )
 UNATTRIBUTABLE = Counter(
     "smsfunnel_ingest_unattributable_conversions_total",
-    "Conversions accepted that carry neither a click id nor a phone number: kept on the "
-    "dead-letter topic with that reason, not attributed.",
+    "Authenticated conversions nothing ties to an SMS (a postback whose click id does not "
+    "verify for the account, an order with neither click id nor phone number), by source: "
+    "kept in unattributable_conversions with their reason, not attributed. Counts requests, "
+    "retries included; the table holds each once.",
     ["source"],
 )
 ACK_SECONDS = Histogram(

@@ -90,6 +90,14 @@ LATE_EVENTS = TopicSpec(
     "evicted, or orphans (no send ever came); see schemas/late_event.py",
     retention_ms=30 * DAY_MS,
 )
+UNATTRIBUTABLE_CONVERSIONS = TopicSpec(
+    "smsfunnel.unattributable-conversions",
+    "account",
+    "conversions nothing ties to an SMS (a postback whose click id does not verify, an order "
+    "with neither click id nor phone), kept with their reason; see schemas/unattributable.py",
+    retention_ms=30 * DAY_MS,
+    copartitioned=False,
+)
 LINKS = TopicSpec(
     "smsfunnel.links",
     "link id",
@@ -122,6 +130,7 @@ SINK_INPUTS: tuple[TopicSpec, ...] = (
     MESSAGE_RESPONSES,
     DEAD_LETTERS,
     LATE_EVENTS,
+    UNATTRIBUTABLE_CONVERSIONS,
     INBOUND,  # kept as events too: opt-ins and opt-outs per period (subscriber growth)
 )
 ALL_TOPICS: tuple[TopicSpec, ...] = (
@@ -134,6 +143,7 @@ ALL_TOPICS: tuple[TopicSpec, ...] = (
     MESSAGE_RESPONSES,
     FUNNEL_ROWS,
     LATE_EVENTS,
+    UNATTRIBUTABLE_CONVERSIONS,
     LINKS,
     DEAD_LETTERS,
 )

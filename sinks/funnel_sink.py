@@ -44,7 +44,9 @@ from schemas.topics import (
     LATE_EVENTS,
     MESSAGE_RESPONSES,
     SINK_INPUTS,
+    UNATTRIBUTABLE_CONVERSIONS,
 )
+from schemas.unattributable import UnattributableConversion
 from sinks import metrics
 from sinks.failpoints import failpoint
 from sinks.hourly_aggregate import RECOMPUTE_COHORTS
@@ -224,6 +226,13 @@ LATE_COLUMNS = [
 ]
 
 
+UNATTRIBUTABLE_COLUMNS = list(UnattributableConversion.model_fields)
+
+
+def unattributable_columns(u: UnattributableConversion) -> list[object]:
+    return [getattr(u, name) for name in UNATTRIBUTABLE_COLUMNS]
+
+
 def late_columns(e: LateEvent) -> list[object]:
     return [
         e.account,
@@ -299,6 +308,7 @@ class Batch:
     dead_letters: list[DeadLetter] = field(default_factory=list)
     inbound: dict[tuple[str, str], InboundEvent] = field(default_factory=dict)
     late: dict[tuple[str, str], LateEvent] = field(default_factory=dict)
+    unattributable: dict[tuple[str, str], UnattributableConversion] = field(default_factory=dict)
     offsets: dict[tuple[str, int], tuple[int, int]] = field(default_factory=dict)
     records: int = 0
     opened_at: float = field(default_factory=time.monotonic)
@@ -400,6 +410,9 @@ class FunnelSink:
             elif topic == LATE_EVENTS.name:
                 late = LateEvent.from_json(payload)
                 batch.late[(late.account, late.event_id)] = late
+            elif topic == UNATTRIBUTABLE_CONVERSIONS.name:
+                kept = UnattributableConversion.from_json(payload)
+                batch.unattributable[(kept.account, kept.event_id)] = kept
             elif topic == INBOUND.name:
                 try:
                     event = parse_event(payload)
@@ -450,6 +463,9 @@ class FunnelSink:
             if batch.late:
                 rows = [late_columns(e) for e in batch.late.values()]
                 self._insert("late_events", rows, LATE_COLUMNS, batch)
+            if batch.unattributable:
+                rows = [unattributable_columns(u) for u in batch.unattributable.values()]
+                self._insert("unattributable_conversions", rows, UNATTRIBUTABLE_COLUMNS, batch)
         failpoint("sink.after_insert")
         # Only now, with ClickHouse's acknowledgement in hand, are the offsets owed to Kafka.
         self.pending.add(batch.next_offsets())

@@ -46,6 +46,7 @@ ACCOUNT_TABLES = (
     "message_responses",
     "inbound_events",
     "late_events",
+    "unattributable_conversions",
 )
 METRIC_VIEWS = (
     "campaign_metrics",

@@ -11,8 +11,10 @@ import secrets as token_source
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
+import orjson
 from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
@@ -23,6 +25,7 @@ from starlette.datastructures import FormData
 
 from producers.acked_producer import AckedProducer, KafkaUnavailable
 from producers.conversions import (
+    Unattributable,
     from_everflow_postback,
     from_generic_postback,
     from_shopify_order,
@@ -58,7 +61,6 @@ from producers.receivers.models import (
     VonageReceipt,
 )
 from producers.tracking_links import InvalidToken, tracking_url, verify_click_id
-from schemas.dead_letter import DeadLetter
 from schemas.delivery_status import from_generic
 from schemas.events import (
     EngagementEvent,
@@ -70,7 +72,13 @@ from schemas.events import (
 )
 from schemas.links import LinkRegistration
 from schemas.privacy import InvalidPhoneNumber, hash_phone, timezone_of
-from schemas.topics import DEAD_LETTERS, LINKS, TOPIC_FOR_EVENT_TYPE, record_key
+from schemas.topics import (
+    LINKS,
+    TOPIC_FOR_EVENT_TYPE,
+    UNATTRIBUTABLE_CONVERSIONS,
+    record_key,
+)
+from schemas.unattributable import UnattributableConversion
 from smsfunnel.settings import AccountSecrets, Settings
 
 _bearer = HTTPBearer(auto_error=False, description="the account's api key")
@@ -84,6 +92,14 @@ def _route(request: Request) -> str:
 
 def _bad(message: str) -> HTTPException:
     return HTTPException(422, message)
+
+
+KEPT_UNATTRIBUTABLE: dict[int | str, dict[str, Any]] = {
+    202: {
+        "description": "authenticated, but the click id does not verify for this account: "
+        "kept as unattributable (schemas/unattributable.py), not attributed"
+    }
+}
 
 
 def create_app(settings: Settings, producer: AckedProducer | None = None) -> FastAPI:
@@ -151,12 +167,36 @@ def create_app(settings: Settings, producer: AckedProducer | None = None) -> Fas
         """Run a pure mapper; its complaints become a 422 naming the field."""
         try:
             return build()
+        except Unattributable:
+            raise  # not a complaint: publish_conversion keeps it
         except BadCallback as exc:
             raise _bad(str(exc)) from None
         except InvalidPhoneNumber as exc:
             raise _bad(f"phone number: {exc}") from None
         except ValidationError as exc:
             raise _bad(validation_problem(exc)) from None
+
+    async def publish_conversion(request: Request, build, request_fields: dict[str, str]) -> bool:  # type: ignore[no-untyped-def]
+        """Publish the conversion `build` makes; False when it was unattributable and was kept
+        instead (DOMAIN.md: never dropped, never refused once authenticated). The answer stays
+        2xx either way, so that a network or shop does not retry for ever what can never
+        verify; a retry repeats the record's event id and replaces its own row."""
+        try:
+            conversion = convert(build)
+        except Unattributable as exc:
+            payload = {k: v for k, v in request_fields.items() if k != "secret"}
+            kept = UnattributableConversion(
+                **exc.fields,  # type: ignore[arg-type]
+                received_at=now(),
+                payload=orjson.dumps(payload).decode(),
+            )
+            await request.app.state.producer.send_all(
+                [(UNATTRIBUTABLE_CONVERSIONS.name, kept.account.encode(), kept.to_json())]
+            )
+            UNATTRIBUTABLE.labels(kept.source).inc()
+            return False
+        await publish(request, conversion)
+        return True
 
     def secrets_of(account: str) -> AccountSecrets:
         return auth.account_secrets(settings, account)
@@ -522,9 +562,9 @@ def create_app(settings: Settings, producer: AckedProducer | None = None) -> Fas
         X-Smsfunnel-Signature of the body."""
         params, raw = await query_and_body(request)
         auth.check_postback(secrets_of(account), params.get("secret"), raw, x_smsfunnel_signature)
-        conversion = convert(lambda: from_generic_postback(account, params, link_key, now()))
-        await publish(request, conversion)
-        return Response(status_code=204)
+        build = lambda: from_generic_postback(account, params, link_key, now())  # noqa: E731
+        attributed = await publish_conversion(request, build, params)
+        return Response(status_code=204 if attributed else 202)
 
     for method in ("GET", "POST"):
         app.add_api_route(
@@ -533,9 +573,16 @@ def create_app(settings: Settings, producer: AckedProducer | None = None) -> Fas
             methods=[method],
             tags=["conversions"],
             operation_id=f"generic_postback_{method.lower()}",
+            status_code=204,
+            responses=KEPT_UNATTRIBUTABLE,
         )
 
-    @app.get("/postbacks/{account}/everflow", tags=["conversions"])
+    @app.get(
+        "/postbacks/{account}/everflow",
+        tags=["conversions"],
+        status_code=204,
+        responses=KEPT_UNATTRIBUTABLE,
+    )
     async def everflow_postback(
         request: Request,
         account: str,
@@ -548,9 +595,9 @@ def create_app(settings: Settings, producer: AckedProducer | None = None) -> Fas
         `?transaction_id={transaction_id}&amount={sale_amount}&order_id={order_id}&secret=…`."""
         auth.check_postback(secrets_of(account), secret, b"", None)
         params = dict(request.query_params)
-        conversion = convert(lambda: from_everflow_postback(account, params, link_key, now()))
-        await publish(request, conversion)
-        return Response(status_code=204)
+        build = lambda: from_everflow_postback(account, params, link_key, now())  # noqa: E731
+        attributed = await publish_conversion(request, build, params)
+        return Response(status_code=204 if attributed else 202)
 
     @app.get("/postbacks/{account}/tune", tags=["conversions"])
     async def tune_postback(
@@ -564,8 +611,8 @@ def create_app(settings: Settings, producer: AckedProducer | None = None) -> Fas
         """TUNE `aff_lsr`-style postback; answers `success=true;`."""
         auth.check_postback(secrets_of(account), secret, b"", None)
         params = dict(request.query_params)
-        conversion = convert(lambda: from_tune_postback(account, params, link_key, now()))
-        await publish(request, conversion)
+        build = lambda: from_tune_postback(account, params, link_key, now())  # noqa: E731
+        await publish_conversion(request, build, params)  # TUNE knows one answer: received
         return PlainTextResponse("success=true;")
 
     @app.post("/webhooks/{account}/shopify/orders-paid", tags=["conversions"])
@@ -581,23 +628,11 @@ def create_app(settings: Settings, producer: AckedProducer | None = None) -> Fas
         auth.check_shopify_hmac(secrets_of(account), raw, x_shopify_hmac_sha256)
         if not x_shopify_event_id:
             raise _bad("missing X-Shopify-Event-Id")
-        conversion = convert(
-            lambda: from_shopify_order(account, raw, x_shopify_event_id, link_key, phone_key, now())
+        build = lambda: from_shopify_order(  # noqa: E731
+            account, raw, x_shopify_event_id, link_key, phone_key, now()
         )
-        if conversion is None:
-            UNATTRIBUTABLE.labels("shopify").inc()
-            letter = DeadLetter.from_edge(
-                source="shopify/orders-paid",
-                natural_key=f"{account}|{x_shopify_event_id}",
-                payload=raw,
-                reason="unattributable: no smsclid and no phone number",
-                failed_at=now(),
-            )
-            await request.app.state.producer.send_all(
-                [(DEAD_LETTERS.name, account.encode(), letter.to_json())]
-            )
-            return Response(status_code=200)
-        await publish(request, conversion)
+        fields = {"X-Shopify-Event-Id": x_shopify_event_id, "body": raw.decode("utf-8", "replace")}
+        await publish_conversion(request, build, fields)
         return Response(status_code=200)
 
     return app

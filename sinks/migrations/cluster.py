@@ -32,6 +32,7 @@ SHARDING_KEYS = {
     "message_responses": "cityHash64(account, recipient_hash)",
     "inbound_events": "cityHash64(account, event_id)",
     "late_events": "cityHash64(account, event_id)",
+    "unattributable_conversions": "cityHash64(account, event_id)",
 }
 _CREATE = re.compile(r"CREATE TABLE IF NOT EXISTS (\w+) \(", re.S)
 _ENGINE = re.compile(r"ENGINE = (\w*MergeTree)(?:\(([^)]*)\))?")

@@ -471,6 +471,27 @@ SETTINGS {DEDUP}
 COMMENT 'Events the join did not count in a funnel row, and why. Never dropped silently.'
 """
 
+UNATTRIBUTABLE_CONVERSIONS = f"""
+CREATE TABLE IF NOT EXISTS unattributable_conversions (
+    account LowCardinality(String),
+    event_id String,
+    source LowCardinality(String) COMMENT 'postback, everflow, tune or shopify',
+    reason String COMMENT 'why nothing ties it to an SMS (schemas/unattributable.py)',
+    order_id String,
+    click_id String COMMENT 'as sent; empty when it came without one',
+    name LowCardinality(String) COMMENT 'conversion event name',
+    amount Decimal(38, 10),
+    currency LowCardinality(String),
+    occurred_at {TS},
+    received_at {TS},
+    payload String COMMENT 'the request as received, credentials removed'
+)
+ENGINE = ReplacingMergeTree
+ORDER BY (account, event_id)
+SETTINGS {DEDUP}
+COMMENT 'Conversions nothing ties to an SMS touch, kept with their reason; a retry replaces its own row (read with FINAL).'
+"""
+
 LATE_EVENT_SUMMARY = """
 CREATE OR REPLACE VIEW late_event_summary (
     account LowCardinality(String),
@@ -807,5 +828,12 @@ MIGRATIONS: tuple[Migration, ...] = (
             "EXCHANGE TABLES attribution_credits AND attribution_credits_v10",
             "DROP TABLE IF EXISTS attribution_credits_v10",
         ),
+    ),
+    Migration(
+        12,
+        "unattributable conversions: postbacks whose click id does not verify, orders with "
+        "neither click id nor phone",
+        up=(UNATTRIBUTABLE_CONVERSIONS,),
+        down=("DROP TABLE IF EXISTS unattributable_conversions",),
     ),
 )

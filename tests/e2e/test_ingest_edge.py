@@ -12,6 +12,7 @@ import hmac
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -19,17 +20,17 @@ import orjson
 import pytest
 from twilio.request_validator import RequestValidator
 
-from producers.tracking_links import sign_token
+from producers.tracking_links import new_click_id, sign_token
 from schemas.topics import (
     CLICKS,
     CONVERSIONS,
-    DEAD_LETTERS,
     DELIVERY_RECEIPTS,
     INBOUND,
     LANDINGS,
     PROVIDER_RECEIPTS,
     SENDS,
     SUBSCRIBER_CONVERSIONS,
+    UNATTRIBUTABLE_CONVERSIONS,
 )
 
 from .conftest import (
@@ -408,15 +409,13 @@ def test_shopify_orders_paid_verified_by_hmac(edge: Edge) -> None:
         hmac.new(b"acme-shopify-secret", nothing, hashlib.sha256).digest()
     ).decode()
     assert post(nothing, sig).status_code == 200
-    letters = read_topic(
+    kept = read_topic(
         edge.bootstrap,
-        DEAD_LETTERS.name,
-        lambda rs: any(
-            str(order_id + 2) in base64.b64decode(r.get("payload_b64", "")).decode(errors="replace")
-            for r in rs
-        ),
+        UNATTRIBUTABLE_CONVERSIONS.name,
+        lambda rs: any(r.get("order_id") == str(order_id + 2) for r in rs),
     )
-    assert any(r["reason"].startswith("unattributable") for r in letters)
+    (record,) = [r for r in kept if r["order_id"] == str(order_id + 2)]
+    assert record["source"] == "shopify" and record["reason"].startswith("no smsclid")
 
 
 def test_gateway_receipts(edge: Edge) -> None:
@@ -529,7 +528,7 @@ def test_metrics_count_requests(edge: Edge, redirector_url: str) -> None:
 
 def test_unattributable_order_is_kept_once_in_clickhouse(edge: Edge, pipeline: Pipeline) -> None:
     """Never dropped silently: an order with nothing tying it to an SMS reaches the sink's
-    dead_letters table with its reason, once, however often Shopify retries it."""
+    unattributable_conversions table with its reason, once, however often Shopify retries it."""
     order_id = int(time.time_ns() % 10**15)
     body = orjson.dumps({"id": order_id, "total_price": "5.00", "currency": "USD"})
     signature = base64.b64encode(
@@ -547,8 +546,58 @@ def test_unattributable_order_is_kept_once_in_clickhouse(edge: Edge, pipeline: P
         assert resp.status_code == 200
     pipeline.drain()
     rows = pipeline.query.rows(
-        "SELECT reason, payload_b64 FROM dead_letters FINAL "
-        "WHERE stage = 'ingest' AND payload_b64 = {p:String}",
-        {"p": base64.b64encode(body).decode()},
+        "SELECT account, source, reason, amount FROM unattributable_conversions FINAL "
+        "WHERE order_id = {o:String}",
+        {"o": str(order_id)},
     )
-    assert [r["reason"] for r in rows] == ["unattributable: no smsclid and no phone number"]
+    assert [(r["account"], r["source"], r["reason"], Decimal(str(r["amount"]))) for r in rows] == [
+        ("acme", "shopify", "no smsclid that verifies and no usable phone number", Decimal("5"))
+    ]
+
+
+def test_postback_with_a_click_id_never_issued_is_kept_not_refused(
+    edge: Edge, pipeline: Pipeline
+) -> None:
+    """A well-formed, authenticated postback whose click id acme never issued (this one is
+    globex's) is answered 202 (so the network stops retrying), kept once however often it is
+    retried, and counted; a wrong secret stays 401. (A scoped query may read the table:
+    test_scoped_queries.)"""
+    order = f"o-foreign-{time.time_ns()}"
+    foreign = new_click_id(sign_token(LINK_KEY.encode(), "globex", "lnk-x", "m-globex"))
+    params = {
+        "click_id": foreign,
+        "order_id": order,
+        "amount": "12.34",
+        "currency": "EUR",
+        "secret": "acme-postback-secret",
+    }
+    url = f"{edge.url}/postbacks/acme/conversion"
+    port = edge.settings.ingest_http_port
+    before = metric_value(
+        port, "smsfunnel_ingest_unattributable_conversions_total", 'source="postback"'
+    )
+    for _ in range(3):  # the network retries
+        resp = httpx.get(url, params=params)
+        assert resp.status_code == 202, resp.text
+    assert httpx.get(url, params=params | {"secret": "wrong"}).status_code == 401
+    after = metric_value(
+        port, "smsfunnel_ingest_unattributable_conversions_total", 'source="postback"'
+    )
+    assert after == before + 3
+    pipeline.drain()
+    sql = (
+        "SELECT account, source, click_id, amount, currency, reason, payload "
+        "FROM unattributable_conversions FINAL WHERE order_id = {o:String}"
+    )
+    rows = pipeline.query.rows(sql, {"o": order})
+    assert len(rows) == 1, rows
+    (row,) = rows
+    assert (row["account"], row["source"], row["click_id"], row["currency"]) == (
+        "acme",
+        "postback",
+        foreign,
+        "EUR",
+    )
+    assert Decimal(str(row["amount"])) == Decimal("12.34")
+    assert row["reason"].startswith("click id not recognised")
+    assert "acme-postback-secret" not in row["payload"] and order in row["payload"]

@@ -13,6 +13,7 @@ import orjson
 import pytest
 
 from producers.conversions import (
+    Unattributable,
     from_everflow_postback,
     from_generic_postback,
     from_shopify_order,
@@ -217,8 +218,11 @@ def test_generic_postback_resolves_the_message_from_the_click_id() -> None:
         "EUR",
     )
     assert event.event_id == uuid5("acme", "postback", click, "o-1", "purchase")
-    with pytest.raises(BadCallback, match="click id"):
+    # globex never issued this click id: kept as unattributable, with the id a retry repeats
+    with pytest.raises(Unattributable, match="click id not recognised") as kept:
         from_generic_postback("globex", params, LINK_KEY, NOW)
+    assert kept.value.fields["event_id"] == uuid5("globex", "postback", click, "o-1", "purchase")
+    assert (kept.value.fields["order_id"], kept.value.fields["amount"]) == ("o-1", Decimal("19.90"))
 
 
 def test_everflow_and_tune_conventions() -> None:
@@ -277,7 +281,20 @@ def test_shopify_order_with_only_a_phone_is_a_subscriber_conversion() -> None:
 
 def test_shopify_order_with_neither_is_unattributable() -> None:
     body = shopify({"id": 6, "total_price": "1.00", "currency": "USD"})
-    assert from_shopify_order("acme", body, "evt-3", LINK_KEY, PHONE_KEY, NOW) is None
+    with pytest.raises(Unattributable, match="no smsclid") as kept:
+        from_shopify_order("acme", body, "evt-3", LINK_KEY, PHONE_KEY, NOW)
+    assert kept.value.fields | {"reason": ""} == {
+        "reason": "",
+        "account": "acme",
+        "event_id": uuid5("acme", "shopify", "evt-3"),
+        "source": "shopify",
+        "order_id": "6",
+        "click_id": "",
+        "name": "purchase",
+        "amount": Decimal("1.00"),
+        "currency": "USD",
+        "occurred_at": NOW,
+    }
     with pytest.raises(BadCallback, match="JSON"):
         from_shopify_order("acme", base64.b64encode(b"x"), "e", LINK_KEY, PHONE_KEY, NOW)
 
