@@ -48,9 +48,13 @@ class FunnelRow(BaseModel):
     first_human_click_at: datetime | None = None
     landings: int = 0
     engagements: int = 0
-    conversions: int = 0  # after dedup: one per order id, one per (click id, name)
+    # after dedup (one per order id, one per (click id, name)) and inside the campaign's
+    # attribution window from the click that carries them
+    conversions: int = 0
     discarded_conversions: int = 0
     revenue: dict[str, Decimal] = {}
+    after_window_conversions: int = 0  # kept after dedup, but after their window
+    after_window_revenue: dict[str, Decimal] = {}
     first_event_at: datetime
     last_event_at: datetime
 

@@ -5,7 +5,9 @@ Reasons:
     inside the message's horizon, but it came later than the allowed lateness);
   - `after_window`: the event happened after its message's horizon (send time + two
     attribution windows: a click inside the window, then a conversion inside the window
-    after that click), so no funnel row or credit may count it, whenever it arrives;
+    after that click), so no funnel row or credit may count it, whenever it arrives; or it is
+    a conversion after the attribution window from the click it carries, which the row counts
+    apart (after_window_conversions), written once that click is known;
   - `orphan`: the message's events were held for a whole horizon and no send ever came
     (a click for a message never seen); written when that state is evicted.
 

@@ -94,6 +94,8 @@ FUNNEL_COLUMNS = [
     "conversions",
     "discarded_conversions",
     "revenue",
+    "after_window_conversions",
+    "after_window_revenue",
     "first_event_at",
     "last_event_at",
 ]
@@ -182,6 +184,8 @@ def funnel_columns(row: FunnelRow) -> list[object]:
         row.conversions,
         row.discarded_conversions,
         row.revenue,
+        row.after_window_conversions,
+        row.after_window_revenue,
         row.first_event_at,
         row.last_event_at,
     ]

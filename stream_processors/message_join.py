@@ -22,7 +22,13 @@ from datetime import UTC, datetime, timedelta
 
 from pydantic import BaseModel
 
-from schemas.events import MessageEventBase, MessageReference, SendEvent
+from schemas.events import (
+    ClickEvent,
+    ConversionEvent,
+    MessageEventBase,
+    MessageReference,
+    SendEvent,
+)
 from schemas.funnel_row import FunnelRow
 from schemas.late_event import LateEvent, LateReason
 from schemas.provider_ids import spellings
@@ -33,6 +39,7 @@ from stream_processors.message_state import (
     MessageState,
     apply_event,
     beyond_horizon,
+    decided_after_window,
     funnel_row,
     hold_until,
     hold_until_from_bytes,
@@ -215,6 +222,21 @@ class MessageJoin:
         beyond = beyond_horizon(state)
         if beyond and (isinstance(event, SendEvent) or event.event_id in {b[0] for b in beyond}):
             out.late += [_late(state, b, LateReason.AFTER_WINDOW, None) for b in beyond]
+        # Conversions after their click's window are not counted either; say so when the
+        # verdict is final, i.e. when the last of the conversion, the click it carries and the
+        # send (which says the window) arrives (repeats too, like the above).
+        if isinstance(event, ConversionEvent | ClickEvent | SendEvent):
+            decided = [
+                d
+                for d in decided_after_window(state)
+                if isinstance(event, SendEvent)
+                or d[0] == event.event_id
+                or (
+                    isinstance(event, ClickEvent)
+                    and state.conversions[d[0]].click_id == event.click_id
+                )
+            ]
+            out.late += [_late(state, d, LateReason.AFTER_WINDOW, None) for d in decided]
         if not changed:
             # A repeat sends nothing: the state says its first arrival was applied, and a
             # checkpoint commits state only with the outputs made from it (worker_app.py), so

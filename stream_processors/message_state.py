@@ -14,7 +14,11 @@ Rules, from DOMAIN.md:
   - clicks: all distinct clicks count; human clicks exclude HEAD requests, bot user agents and
     clicks within 2 s of delivery.
   - conversions: one per order id (the earliest by event time, then event id); then one per
-    (click id, conversion name). The rest are counted as discarded duplicates.
+    (click id, conversion name). The rest are counted as discarded duplicates. Of those kept,
+    a conversion counts only inside the campaign's attribution window from the click whose
+    click id it carries (from the send while that click is unknown); later ones are counted
+    apart (after_window_conversions) and written out as late (`after_window`) once their click
+    is known.
   - horizon: once the send is known, events later than send time + two attribution windows
     (a click at the end of the window, then a conversion a window after it) cannot count;
     rows and snapshots are built from the in-horizon events only, and the others are reported
@@ -300,6 +304,62 @@ def effective_conversions(state: MessageState) -> list[tuple[str, Conversion]]:
     return kept
 
 
+def window_anchor(state: MessageState, c: Conversion) -> datetime | None:
+    """What a conversion's window runs from: the click whose click id it carries; until that
+    click is known, the send (a conversion inside the window after the send is inside it after
+    any later click, so this never counts one that will not count); None without either."""
+    for click in state.clicks.values():
+        if c.click_id and click.click_id == c.click_id:
+            return click.occurred_at
+    return state.send.occurred_at if state.send is not None else None
+
+
+def click_is_known(state: MessageState, c: Conversion) -> bool:
+    return bool(c.click_id) and any(k.click_id == c.click_id for k in state.clicks.values())
+
+
+def split_by_window(
+    state: MessageState,
+) -> tuple[list[tuple[str, Conversion]], list[tuple[str, Conversion]]]:
+    """The effective conversions (one per order, then per click and name), as (inside the
+    campaign's attribution window from their anchor, after it) (DOMAIN.md: a message's
+    conversions are window-bound; later ones are their own figure)."""
+    window = attribution_window(state.send.attribution_window_hours if state.send else None)
+    inside: list[tuple[str, Conversion]] = []
+    after: list[tuple[str, Conversion]] = []
+    for event_id, c in effective_conversions(state):
+        anchor = window_anchor(state, c)
+        late = anchor is not None and c.occurred_at - anchor > window
+        (after if late else inside).append((event_id, c))
+    return inside, after
+
+
+def decided_after_window(state: MessageState) -> list[tuple[str, str, datetime]]:
+    """(event id, 'conversion', time) of every conversion event in the horizon, repeats of an
+    order included, that happened after the window from the click it carries, that click and
+    the send (which says the window) being known: a fact of the event, its click and its send,
+    so it never changes and arrival order cannot matter (which of an order's reports counts is
+    the row's business)."""
+    if state.send is None:
+        return []
+    state = within_horizon(state)
+    window = attribution_window(state.send.attribution_window_hours if state.send else None)
+    out = []
+    for k, c in state.conversions.items():
+        if click_is_known(state, c):
+            anchor = window_anchor(state, c)
+            if anchor is not None and c.occurred_at - anchor > window:
+                out.append((k, "conversion", c.occurred_at))
+    return out
+
+
+def _revenue(conversions: list[tuple[str, Conversion]]) -> dict[str, Decimal]:
+    revenue: dict[str, Decimal] = {}
+    for _, c in conversions:
+        revenue[c.currency] = revenue.get(c.currency, Decimal(0)) + c.amount
+    return dict(sorted(revenue.items()))
+
+
 def local_send_time(sent_at: datetime, zone: str) -> tuple[int, int]:
     """(hour 0-23, weekday 1 Monday-7 Sunday) of the send in the recipient's zone; UTC when the
     zone is unknown."""
@@ -398,10 +458,7 @@ def funnel_row(state: MessageState) -> FunnelRow:
     assert state.first_event_at is not None and state.last_event_at is not None
     receipt = message_receipt(state)
     humans = human_clicks(state)
-    conversions = effective_conversions(state)
-    revenue: dict[str, Decimal] = {}
-    for _, c in conversions:
-        revenue[c.currency] = revenue.get(c.currency, Decimal(0)) + c.amount
+    conversions, after_window = split_by_window(state)
     local = local_send_time(send.occurred_at, send.recipient_timezone) if send else (0, 0)
     return FunnelRow(
         account=state.account,
@@ -433,8 +490,10 @@ def funnel_row(state: MessageState) -> FunnelRow:
         landings=len(state.landings),
         engagements=len(state.engagements),
         conversions=len(conversions),
-        discarded_conversions=len(state.conversions) - len(conversions),
-        revenue=dict(sorted(revenue.items())),
+        discarded_conversions=len(state.conversions) - len(conversions) - len(after_window),
+        revenue=_revenue(conversions),
+        after_window_conversions=len(after_window),
+        after_window_revenue=_revenue(after_window),
         first_event_at=state.first_event_at,
         last_event_at=state.last_event_at,
     )

@@ -110,6 +110,8 @@ class ExpectedMessage:
     revenue: dict[str, Decimal] = field(default_factory=dict)
     cost: Decimal = Decimal(0)
     attribution_window_hours: int | None = None
+    after_window_conversions: list[ConversionEvent] = field(default_factory=list)
+    after_window_revenue: dict[str, Decimal] = field(default_factory=dict)
 
 
 def _kept_conversions(conversions: list[ConversionEvent]) -> list[ConversionEvent]:
@@ -144,9 +146,20 @@ def expected_messages(events: list[EventBase]) -> dict[tuple[str, str], Expected
         humans = [c for c in clicks if is_human(c, delivered_at)]
         conversions = [e for e in evs if isinstance(e, ConversionEvent)]
         kept = _kept_conversions(conversions)
-        revenue: dict[str, Decimal] = defaultdict(Decimal)
+        # DOMAIN.md: a message's conversions count inside its campaign's window from the click
+        # whose click id they carry (from the send when no such click came)
+        window = timedelta(hours=(send.attribution_window_hours if send else None) or 168)
+        click_at = {c.click_id: c.occurred_at for c in clicks}
+        inside, after = [], []
         for c in kept:
+            start = click_at.get(c.click_id) or (send.occurred_at if send else None)
+            (after if start is not None and c.occurred_at - start > window else inside).append(c)
+        revenue: dict[str, Decimal] = defaultdict(Decimal)
+        for c in inside:
             revenue[c.currency] += c.amount
+        after_revenue: dict[str, Decimal] = defaultdict(Decimal)
+        for c in after:
+            after_revenue[c.currency] += c.amount
         out[key] = ExpectedMessage(
             account=key[0],
             message_id=key[1],
@@ -170,9 +183,11 @@ def expected_messages(events: list[EventBase]) -> dict[tuple[str, str], Expected
             human_click_times=[(c.occurred_at, c.event_id) for c in humans],
             landings=sum(isinstance(e, LandingEvent) for e in evs),
             engagements=sum(isinstance(e, EngagementEvent) for e in evs),
-            conversions=kept,
+            conversions=inside,
             discarded_conversions=len(conversions) - len(kept),
             revenue=dict(revenue),
+            after_window_conversions=after,
+            after_window_revenue=dict(after_revenue),
             cost=send.cost if send else Decimal(0),
             attribution_window_hours=send.attribution_window_hours if send else None,
         )
@@ -192,6 +207,7 @@ class ExpectedVariant:
     conversions: int = 0
     revenue: Decimal = Decimal(0)
     cost: Decimal = Decimal(0)
+    after_window_conversions: int = 0
 
 
 def expected_variants(
@@ -212,6 +228,7 @@ def expected_variants(
         v.converting_messages += len(m.conversions) > 0
         v.conversions += len(m.conversions)
         v.revenue += m.revenue.get(currency, Decimal(0))
+        v.after_window_conversions += len(m.after_window_conversions)
         v.cost += m.cost
     return dict(out)
 
@@ -228,7 +245,9 @@ def expected_attribution(events):  # type: ignore[no-untyped-def]
         window = timedelta(hours=m.attribution_window_hours or 168)
         for at, touch_id in m.human_click_times:
             touches[m.recipient_hash].append((at, touch_id, m.message_id, m.campaign, window))
-        for c in m.conversions:
+        # attribution has its own window (from each touch): a conversion after its own
+        # click's window may still be inside another touch's
+        for c in m.conversions + m.after_window_conversions:
             conversions[m.recipient_hash].append(c)
     for e in events:
         if isinstance(e, SubscriberConversionEvent):

@@ -836,4 +836,26 @@ MIGRATIONS: tuple[Migration, ...] = (
         up=(UNATTRIBUTABLE_CONVERSIONS,),
         down=("DROP TABLE IF EXISTS unattributable_conversions",),
     ),
+    Migration(
+        13,
+        "window-bound conversions: conversions and revenue count inside the attribution "
+        "window from their click; later ones are their own figure",
+        up=(
+            """
+            ALTER TABLE funnel_rows
+                COMMENT COLUMN conversions 'inside the campaign attribution window from the click they carry, after dedup (one per order id, one per click id and name)',
+                COMMENT COLUMN revenue 'of those conversions, by currency',
+                ADD COLUMN IF NOT EXISTS after_window_conversions UInt32
+                    COMMENT 'kept after dedup, but after the attribution window from their click: not in conversions or revenue'
+                    AFTER revenue,
+                ADD COLUMN IF NOT EXISTS after_window_revenue Map(String, Decimal(38, 10))
+                    COMMENT 'of the after-window conversions, by currency'
+                    AFTER after_window_conversions
+            """,
+        ),
+        down=(
+            "ALTER TABLE funnel_rows DROP COLUMN IF EXISTS after_window_revenue, "
+            "DROP COLUMN IF EXISTS after_window_conversions",
+        ),
+    ),
 )

@@ -9,6 +9,7 @@ import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
@@ -22,6 +23,7 @@ from pydantic import SecretStr
 
 from infra.local_kafka import LocalKafka, free_port
 from infra.topics import provision_topics
+from schemas.events import ClickEvent, ConversionEvent
 from sinks.query_client import SinkQuery
 from smsfunnel.drain import pipeline_stages, wait_until_drained
 from smsfunnel.processes import settings_env, spawn_service, stop_service
@@ -118,11 +120,11 @@ def assert_rows_match_ground_truth(
 ) -> dict[tuple[str, str], ExpectedMessage]:
     """Every message's funnel row in ClickHouse against the offline count of its events:
     version = its distinct events (a message left short names itself), delivery status, human
-    clicks, conversions. Returns the offline messages."""
+    clicks, conversions inside and after their window. Returns the offline messages."""
     truth = expected_messages(events)
     rows = p.query.rows(
-        "SELECT message_id, version, delivery_status, human_clicks, conversions "
-        "FROM funnel_rows FINAL WHERE account = {a:String}",
+        "SELECT message_id, version, delivery_status, human_clicks, conversions, "
+        "after_window_conversions FROM funnel_rows FINAL WHERE account = {a:String}",
         {"a": account},
     )
     assert len(rows) == len(truth) == messages
@@ -134,12 +136,44 @@ def assert_rows_match_ground_truth(
     assert short == [], f"{len(short)} messages lost events, e.g. {short[:3]}"
     for r in rows:
         want = truth[(account, r["message_id"])]
-        assert (r["delivery_status"], r["human_clicks"], r["conversions"]) == (
+        assert (
+            r["delivery_status"],
+            r["human_clicks"],
+            r["conversions"],
+            r["after_window_conversions"],
+        ) == (
             want.delivery_status,
             want.human_clicks,
             len(want.conversions),
+            len(want.after_window_conversions),
         ), r["message_id"]
     return truth
+
+
+def assert_after_window_conversions_are_late(
+    p: Pipeline, account: str, events: list[Any], truth: dict[tuple[str, str], ExpectedMessage]
+) -> None:
+    """Every conversion event (repeats of an order too) that happened after the window from
+    the click it carries, counted from the raw events, is in late_events with reason
+    after_window, once; nothing else is."""
+    clicks = {
+        (e.message_id, e.click_id): e.occurred_at for e in events if isinstance(e, ClickEvent)
+    }
+    windows = {key: timedelta(hours=m.attribution_window_hours or 168) for key, m in truth.items()}
+    want = {
+        e.event_id
+        for e in events
+        if isinstance(e, ConversionEvent)
+        and (e.message_id, e.click_id) in clicks
+        and e.occurred_at - clicks[(e.message_id, e.click_id)] > windows[(e.account, e.message_id)]
+    }
+    rows = p.query.rows(
+        "SELECT event_id, event_type FROM late_events FINAL "
+        "WHERE account = {a:String} AND reason = 'after_window'",
+        {"a": account},
+    )
+    assert {r["event_id"] for r in rows} == want
+    assert {r["event_type"] for r in rows} <= {"conversion"}
 
 
 def assert_campaign_totals(

@@ -13,7 +13,12 @@ from producers.kafka_producer import EventProducer
 from producers.workload import generate_campaign
 from schemas.topics import JOIN_INPUTS
 from smsfunnel.drain import LagProbe
-from tests.e2e.conftest import Pipeline, assert_campaign_totals, assert_rows_match_ground_truth
+from tests.e2e.conftest import (
+    Pipeline,
+    assert_after_window_conversions_are_late,
+    assert_campaign_totals,
+    assert_rows_match_ground_truth,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -50,3 +55,4 @@ def test_worker_killed_at_rest_and_mid_stream_recovers_to_ground_truth(pipeline:
 
     truth = assert_rows_match_ground_truth(pipeline, account, events, 3000)
     assert_campaign_totals(pipeline, account, truth)
+    assert_after_window_conversions_are_late(pipeline, account, events, truth)

@@ -14,6 +14,7 @@ import datetime as dt
 import random
 from decimal import Decimal
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -101,14 +102,35 @@ def test_default_horizon_is_fourteen_days_after_the_send_inclusive() -> None:
 
 
 def test_flash_sale_window_of_24_hours_gives_a_48_hour_horizon() -> None:
+    # a click at the end of the window, a conversion inside the window after it: counted;
+    # one past the horizon is not even an after-window conversion of the row
     events = [
         send(24),
-        click("c1", T0 + HOUR),
+        click("c1", T0 + 24 * HOUR),
         conversion("v1", T0 + 47 * HOUR, "10.00"),
         conversion("v2", T0 + 49 * HOUR, "99.00"),
     ]
     row = funnel_row(fold(events))
     assert (row.conversions, row.revenue) == (1, {"USD": Decimal("10.00")})
+    assert row.after_window_conversions == 0
+
+
+@pytest.mark.parametrize("click_first", [True, False])
+def test_a_conversion_after_its_clicks_window_is_counted_apart(click_first: bool) -> None:
+    """DOMAIN.md: 30 h after the click it carries, with a 24 h window, a conversion is not the
+    message's (conversions, revenue) but its own figure; 23 h after its click, another one is.
+    Whichever order the events come in."""
+    clicked = [click("c1", T0 + HOUR), click("c2", T0 + 2 * HOUR)]
+    on_c2 = conversion("v2", T0 + 25 * HOUR, "5").model_copy(update={"click_id": "kc2"})
+    converted = [conversion("v1", T0 + 31 * HOUR, "30.00"), on_c2]
+    events = [send(24), *(clicked + converted if click_first else converted + clicked)]
+    row = funnel_row(fold(events))
+    assert (row.conversions, row.revenue) == (1, {"USD": Decimal("5")})
+    assert (row.after_window_conversions, row.after_window_revenue) == (
+        1,
+        {"USD": Decimal("30.00")},
+    )
+    assert row.discarded_conversions == 0
 
 
 def test_events_past_the_horizon_do_not_count_whichever_comes_first() -> None:
@@ -279,6 +301,23 @@ def test_arrivals_within_lateness_give_ground_truth_and_the_right_late_events(se
         > sends[(e.account, e.message_id)].occurred_at
         + 2 * dt.timedelta(hours=sends[(e.account, e.message_id)].attribution_window_hours or 168)
     }
+    # and every conversion event past the window from the click it carries (both in the
+    # horizon), from the raw events
+    clicked = {
+        (e.account, e.message_id, e.click_id): e.occurred_at
+        for e in events
+        if isinstance(e, ClickEvent) and (e.account, e.event_id) not in past
+    }
+    for e in events:
+        at = clicked.get((e.account, e.message_id, getattr(e, "click_id", None)))
+        if (
+            isinstance(e, ConversionEvent)
+            and at is not None
+            and (e.account, e.event_id) not in past
+        ):
+            hours = sends[(e.account, e.message_id)].attribution_window_hours or 168
+            if e.occurred_at - at > dt.timedelta(hours=hours):
+                past.add((e.account, e.event_id))
     assert {k for k, v in late.items() if v.reason is LateReason.AFTER_WINDOW} == past
     assert len(past) >= 5
 

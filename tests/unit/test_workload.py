@@ -37,6 +37,10 @@ def test_generator_truth_matches_offline_count_of_its_events() -> None:
             t.revenue,
             t.cost,
         )
+        assert o.after_window_conversions == t.after_window_conversions
+    # the 24 h black-friday window leaves some conversions after it (30 h at most): both
+    # counts agree on them, and they are not nothing
+    assert sum(t.after_window_conversions for t in workload.truth.values()) > 0
 
 
 def test_duplicates_and_shuffling_are_present() -> None:
