@@ -19,6 +19,7 @@ import hashlib
 import json
 import logging
 import os
+import random
 import shutil
 import signal
 import socket
@@ -38,10 +39,31 @@ class KafkaError(RuntimeError):
     pass
 
 
+_HANDED_OUT: set[int] = set()
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999  # Linux's default
+
+
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A port free now, for a server started a moment later. Not the kernel's pick (port 0):
+    that comes from the ephemeral range, from which every outgoing connection takes its local
+    port too, and a client connection took one between the pick and the sink's bind in CI
+    ("Address already in use"). So a port below that range, not handed out before here."""
+    low, high = _ephemeral_range()
+    pool = range(10_000, low) if low > 11_000 else range(high + 1, 65_536)
+    rng = random.SystemRandom()
+    for _ in range(1000):
+        port = rng.choice(pool)
+        if port not in _HANDED_OUT and port_is_free(port):
+            _HANDED_OUT.add(port)
+            return port
+    raise OSError("no free port outside the ephemeral range")
 
 
 def port_is_free(port: int) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import faulthandler
 import logging
 import sys
 from pathlib import Path
@@ -113,6 +114,7 @@ def worker(loglevel: str = "info") -> None:
     """Run the worker: join, resolver, attribution (scale out: more of these in its group)."""
     from stream_processors.worker_app import run_worker
 
+    faulthandler.enable()  # a crash in native code (librdkafka, RocksDB) leaves the stacks
     run_worker(get_settings(), loglevel)
 
 
@@ -121,6 +123,7 @@ def sink() -> None:
     """Run the ClickHouse sink (also serves /metrics and a read-only /query)."""
     from sinks.funnel_sink import run_sink
 
+    faulthandler.enable()  # a crash in native code (librdkafka, chdb) leaves the stacks
     _logging()
     run_sink(get_settings())
 
