@@ -109,17 +109,15 @@ VONAGE_STATUSES: dict[str, DeliveryStatus] = {
 # network tried and could not deliver (Twilio's own endpoint reads it as never sent).
 GENERIC_STATUSES: dict[str, DeliveryStatus] = {
     **{s.value: s for s in DeliveryStatus},
+    **{stat.lower(): status for stat, status in SMPP_STATES.items()},
     **{
         name: S.SUBMITTED
-        for name in (
-            "accepted", "acceptd", "queued", "scheduled", "pending", "sending", "sent",
-            "enroute", "buffered",
-        )
+        for name in ("accepted", "queued", "scheduled", "pending", "sending", "sent", "buffered")
     },
-    **{name: S.DELIVERED for name in ("delivrd", "read")},
-    **{name: S.UNDELIVERED for name in ("failed", "undeliv", "deleted", "partially_delivered")},
-    **{name: S.REJECTED for name in ("rejectd", "canceled", "cancelled")},
-}  # fmt: skip
+    "read": S.DELIVERED,
+    **{name: S.UNDELIVERED for name in ("failed", "partially_delivered")},
+    **{name: S.REJECTED for name in ("canceled", "cancelled")},
+}
 
 C = FailureCause
 TWILIO_ERROR_CAUSES: dict[str, FailureCause] = {

@@ -304,31 +304,33 @@ def effective_conversions(state: MessageState) -> list[tuple[str, Conversion]]:
     return kept
 
 
-def window_anchor(state: MessageState, c: Conversion) -> datetime | None:
-    """What a conversion's window runs from: the click whose click id it carries; until that
-    click is known, the send (a conversion inside the window after the send is inside it after
-    any later click, so this never counts one that will not count); None without either."""
-    for click in state.clicks.values():
-        if c.click_id and click.click_id == c.click_id:
-            return click.occurred_at
-    return state.send.occurred_at if state.send is not None else None
+def clicked_at(state: MessageState, c: Conversion) -> datetime | None:
+    """When the click whose click id the conversion carries happened; None while unknown."""
+    if c.click_id:
+        for click in state.clicks.values():
+            if click.click_id == c.click_id:
+                return click.occurred_at
+    return None
 
 
-def click_is_known(state: MessageState, c: Conversion) -> bool:
-    return bool(c.click_id) and any(k.click_id == c.click_id for k in state.clicks.values())
+def message_window(state: MessageState) -> timedelta:
+    return attribution_window(state.send.attribution_window_hours if state.send else None)
 
 
 def split_by_window(
     state: MessageState,
 ) -> tuple[list[tuple[str, Conversion]], list[tuple[str, Conversion]]]:
     """The effective conversions (one per order, then per click and name), as (inside the
-    campaign's attribution window from their anchor, after it) (DOMAIN.md: a message's
-    conversions are window-bound; later ones are their own figure)."""
-    window = attribution_window(state.send.attribution_window_hours if state.send else None)
+    campaign's attribution window from the click each carries, after it) (DOMAIN.md: a
+    message's conversions are window-bound; later ones are their own figure). While that click
+    is unknown the window runs from the send: a conversion inside the window after the send is
+    inside it after any later click, so this never counts one that will not count."""
+    window = message_window(state)
+    sent_at = state.send.occurred_at if state.send is not None else None
     inside: list[tuple[str, Conversion]] = []
     after: list[tuple[str, Conversion]] = []
     for event_id, c in effective_conversions(state):
-        anchor = window_anchor(state, c)
+        anchor = clicked_at(state, c) or sent_at
         late = anchor is not None and c.occurred_at - anchor > window
         (after if late else inside).append((event_id, c))
     return inside, after
@@ -340,16 +342,15 @@ def decided_after_window(state: MessageState) -> list[tuple[str, str, datetime]]
     the send (which says the window) being known: a fact of the event, its click and its send,
     so it never changes and arrival order cannot matter (which of an order's reports counts is
     the row's business)."""
-    if state.send is None:
-        return []
+    if state.send is None or not state.conversions:
+        return []  # most folds: no need to cut the state to its horizon
     state = within_horizon(state)
-    window = attribution_window(state.send.attribution_window_hours if state.send else None)
+    window = message_window(state)
     out = []
     for k, c in state.conversions.items():
-        if click_is_known(state, c):
-            anchor = window_anchor(state, c)
-            if anchor is not None and c.occurred_at - anchor > window:
-                out.append((k, "conversion", c.occurred_at))
+        at = clicked_at(state, c)
+        if at is not None and c.occurred_at - at > window:
+            out.append((k, "conversion", c.occurred_at))
     return out
 
 

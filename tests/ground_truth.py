@@ -194,6 +194,34 @@ def expected_messages(events: list[EventBase]) -> dict[tuple[str, str], Expected
     return out
 
 
+def conversions_after_their_click_window(events: list[EventBase]) -> set[tuple[str, str]]:
+    """(account, event id) of every conversion event, repeats of an order included, that
+    happened after its campaign's attribution window from the click it carries, the send known
+    and both inside the message's horizon (send + two windows): what the join writes out as
+    late with reason after_window besides the events past the horizon (DOMAIN.md)."""
+    sends = {(e.account, e.message_id): e for e in events if isinstance(e, SendEvent)}
+
+    def window(e: MessageEventBase) -> timedelta:
+        return timedelta(hours=sends[(e.account, e.message_id)].attribution_window_hours or 168)
+
+    def in_horizon(e: MessageEventBase) -> bool:
+        key = (e.account, e.message_id)
+        return key in sends and e.occurred_at <= sends[key].occurred_at + 2 * window(e)
+
+    clicks = {
+        (e.account, e.message_id, e.click_id): e.occurred_at
+        for e in events
+        if isinstance(e, ClickEvent) and in_horizon(e)
+    }
+    out = set()
+    for e in events:
+        if isinstance(e, ConversionEvent) and in_horizon(e):
+            at = clicks.get((e.account, e.message_id, e.click_id))
+            if at is not None and e.occurred_at - at > window(e):
+                out.add((e.account, e.event_id))
+    return out
+
+
 @dataclass
 class ExpectedVariant:
     sent: int = 0

@@ -9,7 +9,6 @@ import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import timedelta
 from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
@@ -23,7 +22,6 @@ from pydantic import SecretStr
 
 from infra.local_kafka import LocalKafka, free_port
 from infra.topics import provision_topics
-from schemas.events import ClickEvent, ConversionEvent
 from sinks.query_client import SinkQuery
 from smsfunnel.drain import pipeline_stages, wait_until_drained
 from smsfunnel.processes import settings_env, spawn_service, stop_service
@@ -31,6 +29,7 @@ from smsfunnel.report import campaign_summary
 from smsfunnel.settings import PROJECT_ROOT, AccountSecrets, Settings
 from tests.ground_truth import (
     ExpectedMessage,
+    conversions_after_their_click_window,
     expected_messages,
     expected_variants,
     expected_weights,
@@ -150,22 +149,12 @@ def assert_rows_match_ground_truth(
     return truth
 
 
-def assert_after_window_conversions_are_late(
-    p: Pipeline, account: str, events: list[Any], truth: dict[tuple[str, str], ExpectedMessage]
-) -> None:
+def assert_after_window_conversions_are_late(p: Pipeline, account: str, events: list[Any]) -> None:
     """Every conversion event (repeats of an order too) that happened after the window from
     the click it carries, counted from the raw events, is in late_events with reason
     after_window, once; nothing else is."""
-    clicks = {
-        (e.message_id, e.click_id): e.occurred_at for e in events if isinstance(e, ClickEvent)
-    }
-    windows = {key: timedelta(hours=m.attribution_window_hours or 168) for key, m in truth.items()}
     want = {
-        e.event_id
-        for e in events
-        if isinstance(e, ConversionEvent)
-        and (e.message_id, e.click_id) in clicks
-        and e.occurred_at - clicks[(e.message_id, e.click_id)] > windows[(e.account, e.message_id)]
+        event_id for a, event_id in conversions_after_their_click_window(events) if a == account
     }
     rows = p.query.rows(
         "SELECT event_id, event_type FROM late_events FINAL "

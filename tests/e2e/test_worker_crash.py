@@ -55,4 +55,4 @@ def test_worker_killed_at_rest_and_mid_stream_recovers_to_ground_truth(pipeline:
 
     truth = assert_rows_match_ground_truth(pipeline, account, events, 3000)
     assert_campaign_totals(pipeline, account, truth)
-    assert_after_window_conversions_are_late(pipeline, account, events, truth)
+    assert_after_window_conversions_are_late(pipeline, account, events)

@@ -35,7 +35,7 @@ from stream_processors.message_state import (
     hold_until,
     hold_until_from_bytes,
 )
-from tests.ground_truth import expected_messages
+from tests.ground_truth import conversions_after_their_click_window, expected_messages
 
 T0 = dt.datetime(2026, 11, 2, 9, 0, tzinfo=dt.UTC)
 DAY = dt.timedelta(days=1)
@@ -301,23 +301,8 @@ def test_arrivals_within_lateness_give_ground_truth_and_the_right_late_events(se
         > sends[(e.account, e.message_id)].occurred_at
         + 2 * dt.timedelta(hours=sends[(e.account, e.message_id)].attribution_window_hours or 168)
     }
-    # and every conversion event past the window from the click it carries (both in the
-    # horizon), from the raw events
-    clicked = {
-        (e.account, e.message_id, e.click_id): e.occurred_at
-        for e in events
-        if isinstance(e, ClickEvent) and (e.account, e.event_id) not in past
-    }
-    for e in events:
-        at = clicked.get((e.account, e.message_id, getattr(e, "click_id", None)))
-        if (
-            isinstance(e, ConversionEvent)
-            and at is not None
-            and (e.account, e.event_id) not in past
-        ):
-            hours = sends[(e.account, e.message_id)].attribution_window_hours or 168
-            if e.occurred_at - at > dt.timedelta(hours=hours):
-                past.add((e.account, e.event_id))
+    # and every conversion event past the window from the click it carries
+    past |= conversions_after_their_click_window(events)
     assert {k for k, v in late.items() if v.reason is LateReason.AFTER_WINDOW} == past
     assert len(past) >= 5
 
