@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Context, Decimal
+from functools import lru_cache
 
 from schemas.attribution_credit import AttributionModel
 
@@ -110,6 +111,20 @@ def attribute(
         return []
     raw = _raw_weights(model, eligible, converted_at, half_life_hours)
     return [Credit(model, t, w) for t, w in zip(eligible, _exact(raw), strict=True) if w != 0]
+
+
+@lru_cache(maxsize=16_384)
+def credits_of_eligible(
+    model: Model,
+    eligible: tuple[Touch, ...],
+    converted_at: datetime,
+    half_life_hours: Decimal = DEFAULT_HALF_LIFE_HOURS,
+) -> tuple[Credit, ...]:
+    """`attribute` on touches already known eligible, memoised. A subscriber step computes
+    every conversion's credits before and after the input, and most conversions keep their
+    touches: without the memo the time-decay powers were 35 % of a step (profile of the
+    subscriber retention property test, 30 messages to one subscriber)."""
+    return tuple(attribute(model, list(eligible), converted_at, half_life_hours))
 
 
 def attribute_all(
