@@ -60,8 +60,15 @@ WORKER_REJOINS = Counter(
     "Times the worker dropped its open checkpoint, rebuilt its app and joined the group again, "
     "by reason: commit_refused (the group had moved on without it, e.g. its session expired "
     "while the broker was away), assignment_failed (a partition had no leader yet when the "
-    "worker was assigned it). The group replays from its last commit.",
+    "worker was assigned it), consumer_error (the same while restoring state from a changelog). "
+    "The group replays from its last commit.",
     ["reason"],
+)
+WORKER_CONSUMER_ERRORS = Counter(
+    "smsfunnel_worker_consumer_errors_total",
+    "Transient errors the worker's consumer reported for a partition (no leader yet, broker "
+    "transport) and rode out: nothing was consumed, the fetch goes on; by Kafka error name.",
+    ["code"],
 )
 LATE_EVENTS = Counter(
     "smsfunnel_join_late_events_total",

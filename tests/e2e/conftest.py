@@ -81,7 +81,11 @@ class Pipeline:
 
     def alive(self) -> None:
         for name, proc in (("worker", self.worker), ("sink", self.sink)):
-            assert proc.poll() is None, f"{name} died ({proc.returncode}); logs in {self.logs}"
+            # CI keeps only the test's output: the log's last lines say why it died.
+            assert proc.poll() is None, (
+                f"{name} died ({proc.returncode}); logs in {self.logs}"
+                f"\n--- last lines of {name}.log ---\n{log_tail(self.logs / f'{name}.log', 60)}"
+            )
 
     def drain(self, timeout: float = 180.0, check: Callable[[], None] | None = None) -> None:
         """Wait until every stage has committed everything; `check` runs at each look (by
