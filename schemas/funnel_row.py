@@ -55,6 +55,9 @@ class FunnelRow(BaseModel):
     revenue: dict[str, Decimal] = {}
     after_window_conversions: int = 0  # kept after dedup, but after their window
     after_window_revenue: dict[str, Decimal] = {}
+    # the send's attribution window in hours (its campaign's, else the 7-day default; 0 while
+    # the send is unknown): the window the conversions above are bound by
+    attribution_window_hours: int = 0
     first_event_at: datetime
     last_event_at: datetime
 

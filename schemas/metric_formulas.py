@@ -39,3 +39,18 @@ def conversion_rate(converting: int, delivered: int) -> Rate:
 
 def revenue_per_message(revenue: Decimal, sent: int) -> Rate:
     return Rate(revenue, sent)
+
+
+def revenue_per_click(revenue: Decimal, unique_clicks: int) -> Rate:
+    """RPC: attributed revenue / unique human clicks."""
+    return Rate(revenue, unique_clicks)
+
+
+def cost_per_acquisition(cost: Decimal, conversions: int) -> Rate:
+    """CPA: cost / conversions (window-bound, through the messages' own clicks)."""
+    return Rate(cost, conversions)
+
+
+def return_on_ad_spend(revenue: Decimal, cost: Decimal) -> Rate:
+    """ROAS: attributed revenue / cost."""
+    return Rate(revenue, cost)

@@ -96,6 +96,7 @@ FUNNEL_COLUMNS = [
     "revenue",
     "after_window_conversions",
     "after_window_revenue",
+    "attribution_window_hours",
     "first_event_at",
     "last_event_at",
 ]
@@ -186,6 +187,7 @@ def funnel_columns(row: FunnelRow) -> list[object]:
         row.revenue,
         row.after_window_conversions,
         row.after_window_revenue,
+        row.attribution_window_hours,
         row.first_event_at,
         row.last_event_at,
     ]

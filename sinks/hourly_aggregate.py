@@ -25,7 +25,7 @@ DIMENSIONS: dict[str, tuple[str, str]] = {
 # measure -> (type and comment, aggregate over funnel_rows). No aliases in the SELECT: one named
 # like a column (clicks, revenue, …) would shadow it inside the other aggregates (ClickHouse
 # resolves aliases query-wide).
-MEASURES: dict[str, tuple[str, str]] = {
+MEASURES_V8: dict[str, tuple[str, str]] = {
     "sent": ("UInt64 COMMENT 'messages attempted'", "count()"),
     "delivered": ("UInt64", "countIf(delivery_status = 'delivered')"),
     "undelivered": ("UInt64", "countIf(delivery_status = 'undelivered')"),
@@ -53,11 +53,26 @@ MEASURES: dict[str, tuple[str, str]] = {
     "cost": ("Map(String, Decimal(38, 10))", "sumMap(map(cost_currency, cost))"),
     "computed_at": (TS, "now64(6)"),
 }
+# from migration 14: the conversions after their attribution window, their own figure
+MEASURES: dict[str, tuple[str, str]] = {
+    **{k: v for k, v in MEASURES_V8.items() if k != "computed_at"},
+    "after_window_conversions": (
+        "UInt64 COMMENT 'conversions after their attribution window: in no other figure'",
+        "sum(after_window_conversions)",
+    ),
+    "after_window_revenue": (
+        "Map(String, Decimal(38, 10)) COMMENT 'their revenue, by currency'",
+        "sumMap(after_window_revenue)",
+    ),
+    "computed_at": MEASURES_V8["computed_at"],
+}
 
 
-def create_table(dimensions: dict[str, tuple[str, str]]) -> str:
+def create_table(
+    dimensions: dict[str, tuple[str, str]], measures: dict[str, tuple[str, str]] = MEASURES
+) -> str:
     columns = [f"{name} {kind}" for name, (kind, _) in dimensions.items()]
-    columns += [f"{name} {kind}" for name, (kind, _) in MEASURES.items()]
+    columns += [f"{name} {kind}" for name, (kind, _) in measures.items()]
     return (
         "CREATE TABLE IF NOT EXISTS funnel_hourly (\n    "
         + ",\n    ".join(columns)
@@ -65,10 +80,14 @@ def create_table(dimensions: dict[str, tuple[str, str]]) -> str:
     )
 
 
-def aggregate_sql(dimensions: dict[str, tuple[str, str]], where: str) -> str:
+def aggregate_sql(
+    dimensions: dict[str, tuple[str, str]],
+    where: str,
+    measures: dict[str, tuple[str, str]] = MEASURES,
+) -> str:
     """INSERT … SELECT of every cohort of funnel_rows FINAL matching `where`."""
-    names = [*dimensions, *MEASURES]
-    selected = [expr for _, expr in dimensions.values()] + [e for _, e in MEASURES.values()]
+    names = [*dimensions, *measures]
+    selected = [expr for _, expr in dimensions.values()] + [e for _, e in measures.values()]
     groups = ", ".join(expr for _, expr in dimensions.values())
     return (
         f"INSERT INTO funnel_hourly ({', '.join(names)})\n"

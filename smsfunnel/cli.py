@@ -11,6 +11,7 @@ from typing import NoReturn
 import typer
 from rich.console import Console
 
+from schemas.attribution_credit import AttributionModel
 from smsfunnel.settings import Settings, get_settings
 
 app = typer.Typer(no_args_is_help=True, help="smsfunnel: what SMS campaigns earn, streamed.")
@@ -280,9 +281,13 @@ def report(
     html_path: Path | None = typer.Option(
         None, "--html", help="Also write the self-contained HTML report (charts) to this file."
     ),
-    model: str = typer.Option("last_click", help="Attribution model of the HTML report's revenue."),
+    model: AttributionModel = typer.Option(
+        AttributionModel.LAST_CLICK, help="Attribution model of the revenue figures."
+    ),
+    currency: str = typer.Option("USD", help="Currency of the revenue and cost figures."),
 ) -> None:
-    """Per campaign and variant: sent, delivery rate, CTR, conversion rate, revenue, RPM."""
+    """Per campaign and variant: sent, delivered, unique clicks, CTR, conversions, attributed
+    revenue, cost, RPM, RPC, CPA, ROAS (the metric views' figures)."""
     import urllib.request
 
     from sinks.query_client import DirectQuery, SinkQuery
@@ -296,11 +301,13 @@ def report(
         client = SinkQuery(sink_url)
     except OSError:
         client = DirectQuery(settings.effective_clickhouse_dsn)
-    print_report(client, account, console)
+    print_report(client, account, console, model.value, currency)
     if html_path is not None:
         from smsfunnel.html_report import gather, render_html
 
-        html_path.write_text(render_html(gather(client, account, model)), encoding="utf-8")
+        html_path.write_text(
+            render_html(gather(client, account, model.value, currency)), encoding="utf-8"
+        )
         console.print(f"HTML report → {html_path}")
 
 

@@ -18,7 +18,7 @@ from producers.workload import Workload, generate_campaign
 from sinks.query_client import DirectQuery
 from smsfunnel.drain import pipeline_stages, wait_until_drained
 from smsfunnel.processes import settings_env, spawn_service, stop_service
-from smsfunnel.report import VariantSummary, campaign_summary, render
+from smsfunnel.report import VariantSummary, campaign_summary, print_report
 from smsfunnel.settings import Settings
 
 
@@ -50,6 +50,10 @@ def compare_with_truth(
             "clicks": (s.clicks, truth.clicks),
             "converting": (s.converting, truth.converting_messages),
             "conversions": (s.conversions, truth.conversions),
+            "after-window conversions": (
+                s.after_window_conversions,
+                truth.after_window_conversions,
+            ),
             "revenue": (s.revenue, truth.revenue),
             "cost": (s.cost, truth.cost),
         }
@@ -130,10 +134,10 @@ def run_demo(
 
     reader = DirectQuery(settings.effective_clickhouse_dsn)
     try:
+        print_report(reader, account, console)
         summaries = campaign_summary(reader, account)
     finally:
         reader.close()
-    console.print(render(summaries, account))
     problems = compare_with_truth(summaries, workload, account)
     if problems:
         console.print("[bold red]Report differs from the generator's ground truth:[/]")
@@ -142,7 +146,8 @@ def run_demo(
     else:
         console.print(
             "[bold green]Report equals the generator's ground truth[/] "
-            "(sent, delivered, clicks, conversions, revenue and cost of every variant)."
+            "(sent, delivered, clicks, conversions inside and after their window, revenue and "
+            "cost of every variant)."
         )
     seconds = timings["produce → in ClickHouse"]
     rate = len(workload.events) / seconds if seconds else 0.0

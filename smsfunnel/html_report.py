@@ -13,7 +13,9 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from schemas import metric_formulas as mf
 from sinks.query_client import QueryClient
+from smsfunnel.report import AttributedVariant, attributed_summary, money, ratio, window_label
 
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
@@ -27,6 +29,7 @@ class ReportData:
     totals: dict[str, int]
     revenue: Decimal
     cost: Decimal
+    money: list[AttributedVariant]
     stages: list[dict[str, Any]]
     variants: list[dict[str, Any]]
     heatmap: dict[tuple[int, int], tuple[int, int]] = field(default_factory=dict)
@@ -41,19 +44,11 @@ def gather(
         "SELECT sum(sent) AS sent, sum(delivered) AS delivered, sum(dropped) AS dropped, "
         "sum(failed) AS failed, sum(unique_human_clicks) AS clicked, sum(landings) AS landings, "
         "sum(engagements) AS engagements, sum(conversions) AS conversions, "
+        "sum(after_window_conversions) AS after_window_conversions, "
         "sum(opt_outs) AS opt_outs FROM campaign_metrics WHERE account = {a:String}",
         p,
     )
-    (money,) = client.rows(
-        "SELECT toString(sum(attributed_revenue)) AS revenue FROM attributed_revenue "
-        "WHERE account = {a:String} AND model = {m:String} AND currency = {c:String}",
-        p,
-    )
-    (cost,) = client.rows(
-        "SELECT toString(sum(cost)) AS cost FROM funnel_rows FINAL "
-        "WHERE account = {a:String} AND has_send AND cost_currency = {c:String}",
-        p,
-    )
+    by_variant = attributed_summary(client, account, model, currency)
     stages = client.rows(
         "SELECT stage_index, any(stage) AS stage, sum(count) AS count FROM funnel_dropoff "
         "WHERE account = {a:String} GROUP BY stage_index ORDER BY stage_index",
@@ -82,8 +77,9 @@ def gather(
         currency=currency,
         generated_at=datetime.now(UTC),
         totals={k: int(v or 0) for k, v in totals.items()},
-        revenue=Decimal(money["revenue"] or 0),
-        cost=Decimal(cost["cost"] or 0),
+        revenue=sum((v.revenue for v in by_variant), Decimal(0)),
+        cost=sum((v.cost for v in by_variant), Decimal(0)),
+        money=by_variant,
         stages=stages,
         variants=variants,
         heatmap={
@@ -101,13 +97,10 @@ def _pct(num: int | float, den: int | float) -> str:
     return f"{num / den:.1%}" if den else "n/a"
 
 
-def _money(value: Decimal, currency: str) -> str:
-    return f"{currency} {value.quantize(Decimal('0.01')):,}"
-
-
 def _kpis(d: ReportData) -> str:
     t = d.totals
-    roas = f"{d.revenue / d.cost:.2f}" if d.cost else "n/a"
+    roas = ratio(mf.return_on_ad_spend(d.revenue, d.cost))
+    cpa = ratio(mf.cost_per_acquisition(d.cost, t["conversions"]), d.currency)
     tiles = [
         ("Sent", f"{t['sent']:,}", "messages attempted"),
         ("Delivery rate", _pct(t["delivered"], t["sent"]), f"{t['delivered']:,} / {t['sent']:,}"),
@@ -119,10 +112,12 @@ def _kpis(d: ReportData) -> str:
         (
             "Conversions",
             f"{t['conversions']:,}",
-            f"{_pct(t['conversions'], t['clicked'])} of clickers",
+            f"{_pct(t['conversions'], t['clicked'])} of clickers; "
+            f"{t['after_window_conversions']:,} more after their window",
         ),
         ("Unsubscribe rate", _pct(t["opt_outs"], t["delivered"]), f"{t['opt_outs']:,} opt-outs"),
-        (f"Attributed revenue ({d.model})", _money(d.revenue, d.currency), f"ROAS {roas}"),
+        (f"Attributed revenue ({d.model})", money(d.revenue, d.currency), f"ROAS {roas}"),
+        ("Cost", money(d.cost, d.currency), f"CPA {cpa}"),
     ]
     return "".join(
         f'<div class="kpi" data-kpi="{html.escape(name)}"><div class="name">{html.escape(name)}'
@@ -177,6 +172,42 @@ def _variants_table(variants: list[dict[str, Any]]) -> str:
         + "".join(rows)
         + "</table>"
     )
+
+
+def _money_table(d: ReportData) -> str:
+    rows = "".join(
+        "<tr>"
+        f"<td>{html.escape(v.campaign)}</td><td>{html.escape(window_label(v.windows))}</td>"
+        f"<td>{html.escape(v.variant)}</td><td>{v.sent:,}</td><td>{v.delivered:,}</td>"
+        f"<td>{v.unique_clicks:,}</td><td>{v.ctr.percent()}</td>"
+        f"<td>{v.conversions:,}</td><td>{v.after_window_conversions:,}</td>"
+        f"<td>{money(v.revenue, d.currency)}</td><td>{money(v.cost, d.currency)}</td>"
+        f"<td>{ratio(v.rpm, d.currency, 4)}</td><td>{ratio(v.rpc, d.currency, 4)}</td>"
+        f"<td>{ratio(v.cpa, d.currency)}</td><td>{ratio(v.roas)}</td>"
+        "</tr>"
+        for v in d.money
+    )
+    header = "".join(
+        f"<th>{html.escape(h)}</th>"
+        for h in (
+            "campaign",
+            "window",
+            "variant",
+            "sent",
+            "delivered",
+            "unique clicks",
+            "CTR",
+            "conversions",
+            "after window",
+            f"revenue ({d.model})",
+            "cost",
+            "RPM",
+            "RPC",
+            "CPA",
+            "ROAS",
+        )
+    )
+    return f"<table class='money'><tr>{header}</tr>{rows}</table>"
 
 
 def _heatmap_svg(cells: dict[tuple[int, int], tuple[int, int]]) -> str:
@@ -264,9 +295,12 @@ def render_html(d: ReportData) -> str:
         f"<h1>{html.escape(title)}</h1>"
         f"<p class='note'>Generated {d.generated_at:%Y-%m-%d %H:%M} UTC. Revenue is attributed "
         f"by the {html.escape(d.model)} model within each campaign's attribution window, in "
-        f"{html.escape(d.currency)}. Rates show their numerator and denominator.</p>"
+        f"{html.escape(d.currency)}; conversions are those through each message's own clicks "
+        "inside that window (later ones are shown apart). Rates show their numerator and "
+        "denominator.</p>"
         f"<div class='kpis'>{_kpis(d)}</div>"
         f"<h2>Funnel</h2>{_funnel_svg(d.stages)}"
+        f"<h2>Money by campaign and variant</h2>{_money_table(d)}"
         f"<h2>Variants</h2>{_variants_table(d.variants)}"
         "<h2>When to send (recipient's local time, CTR)</h2>"
         f"{_heatmap_svg(d.heatmap)}"

@@ -495,6 +495,7 @@ def funnel_row(state: MessageState) -> FunnelRow:
         revenue=_revenue(conversions),
         after_window_conversions=len(after_window),
         after_window_revenue=_revenue(after_window),
+        attribution_window_hours=message_window(state) // timedelta(hours=1) if send else 0,
         first_event_at=state.first_event_at,
         last_event_at=state.last_event_at,
     )

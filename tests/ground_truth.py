@@ -109,6 +109,7 @@ class ExpectedMessage:
     discarded_conversions: int
     revenue: dict[str, Decimal] = field(default_factory=dict)
     cost: Decimal = Decimal(0)
+    cost_currency: str = ""
     attribution_window_hours: int | None = None
     after_window_conversions: list[ConversionEvent] = field(default_factory=list)
     after_window_revenue: dict[str, Decimal] = field(default_factory=dict)
@@ -189,6 +190,7 @@ def expected_messages(events: list[EventBase]) -> dict[tuple[str, str], Expected
             after_window_conversions=after,
             after_window_revenue=dict(after_revenue),
             cost=send.cost if send else Decimal(0),
+            cost_currency=send.currency if send else "",
             attribution_window_hours=send.attribution_window_hours if send else None,
         )
     return out

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from schemas.attribution_credit import AttributionModel
 from sinks import hourly_aggregate as hourly
 
 
@@ -46,7 +47,18 @@ def _rate(num: str, den: str) -> str:
     return f"{num} / nullIf({den}, 0)"
 
 
-CAMPAIGN_METRICS = f"""
+def campaign_metrics(after_window: bool) -> str:
+    """The campaign_metrics view; `after_window`: with the conversions after their window
+    (funnel_rows has them from migration 13, the view from 14)."""
+    column = (
+        "after_window_conversions UInt64 COMMENT 'conversions through these messages after their "
+        "attribution window: in no other figure',"
+        if after_window
+        else ""
+    )
+    measure = "sum(m_after_window) AS after_window_conversions," if after_window else ""
+    source = ", after_window_conversions AS m_after_window" if after_window else ""
+    return f"""
 CREATE OR REPLACE VIEW campaign_metrics (
     {DIM_COLUMNS}
     sent UInt64 COMMENT 'messages attempted (send events seen)',
@@ -60,7 +72,8 @@ CREATE OR REPLACE VIEW campaign_metrics (
     unique_human_clicks UInt64 COMMENT 'messages with at least one human click',
     landings UInt64,
     engagements UInt64,
-    conversions UInt64 COMMENT 'conversions through these messages (one per order id)',
+    conversions UInt64 COMMENT 'conversions through these messages inside their attribution window (one per order id)',
+    {column}
     converting_recipients UInt64 COMMENT 'distinct recipients with a conversion',
     opt_outs UInt64 COMMENT 'opt-outs attributed to these messages (last delivered by sender)',
     dropped_rate Nullable(Float64) COMMENT 'dropped / sent',
@@ -88,6 +101,7 @@ SELECT
     sum(m_landings) AS landings,
     sum(m_engagements) AS engagements,
     sum(m_conversions) AS conversions,
+    {measure}
     uniqExactIf(m_recipient, m_conversions > 0) AS converting_recipients,
     sum(m_opt_outs) AS opt_outs,
     {_rate("dropped", "sent")} AS dropped_rate,
@@ -106,12 +120,17 @@ FROM (
     SELECT {DIMS}, delivery_status AS m_status, clicks AS m_clicks,
         human_clicks AS m_human_clicks, landings AS m_landings, engagements AS m_engagements,
         conversions AS m_conversions, recipient_hash AS m_recipient, r.opt_outs AS m_opt_outs
+        {source}
     FROM {SENT_MESSAGES} AS f
     LEFT JOIN {OPT_OUTS_BY_MESSAGE} AS r USING (account, message_id)
 )
 GROUP BY {DIMS}
 COMMENT 'Every count metric of DOMAIN.md per campaign dimensions, each rate beside its numerator and denominator. Roll up by summing counts, then dividing.'
 """
+
+
+CAMPAIGN_METRICS_V3 = campaign_metrics(after_window=False)
+CAMPAIGN_METRICS = campaign_metrics(after_window=True)
 
 FAILURE_CAUSES = f"""
 CREATE OR REPLACE VIEW failure_causes (
@@ -136,7 +155,35 @@ COMMENT 'Dropped and failed messages by canonical cause, with the sent count the
 
 # Credits are exact decimals: amount Decimal(38,10) x weight Decimal(38,20) in Decimal256, so no
 # sum of fractional credits loses a digit before display rounding.
-ATTRIBUTED_REVENUE = f"""
+MODELS_ARRAY = "[" + ", ".join(f"'{m.value}'" for m in AttributionModel) + "]"
+
+
+def attributed_revenue(every_group: bool) -> str:
+    """The attributed_revenue view. `every_group` (from migration 14): a row for every model
+    and cost currency of every group of sent messages, so a campaign that earned nothing shows
+    its cost and a ROAS of 0 instead of no row; before, only groups with a credit had rows."""
+    if every_group:
+        # FULL JOIN USING coalesces the keys; a side without the row reads 0 (no join_use_nulls)
+        money = f"""FULL OUTER JOIN (
+    SELECT {DIMS}, model, cost_currency AS currency, sum(toDecimal256(cost, 10)) AS cost_total
+    FROM {SENT_MESSAGES} ARRAY JOIN {MODELS_ARRAY} AS model
+    GROUP BY {DIMS}, model, cost_currency
+) AS k USING ({DIMS}, model, currency)
+INNER JOIN ({{messages}}) AS m USING ({DIMS})"""
+        cost = "k.cost_total AS cost"
+    else:
+        money = f"""INNER JOIN ({{messages}}) AS m USING ({DIMS})
+LEFT JOIN (
+    SELECT {DIMS}, cost_currency AS currency, sum(toDecimal256(cost, 10)) AS cost_total
+    FROM {SENT_MESSAGES} GROUP BY {DIMS}, cost_currency
+) AS k USING ({DIMS}, currency)"""
+        cost = "ifNull(k.cost_total, toDecimal256(0, 10)) AS cost"
+    messages = (
+        f"SELECT {DIMS}, count() AS sent, countIf(human_clicks > 0) AS unique_human_clicks, "
+        f"sum(conversions) AS conversions_total FROM {SENT_MESSAGES} GROUP BY {DIMS}"
+    )
+    money = money.format(messages=messages)
+    return f"""
 CREATE OR REPLACE VIEW attributed_revenue (
     {DIM_COLUMNS}
     model LowCardinality(String) COMMENT 'last_click, first_click, linear, time_decay, position_based',
@@ -145,7 +192,7 @@ CREATE OR REPLACE VIEW attributed_revenue (
     attributed_conversions Decimal(76, 20) COMMENT 'sum of credit weights (fractional conversions)',
     sent UInt64,
     unique_human_clicks UInt64 COMMENT 'messages with at least one human click',
-    conversions UInt64 COMMENT 'conversions through these messages (as campaign_metrics)',
+    conversions UInt64 COMMENT 'conversions through these messages inside their window (as campaign_metrics)',
     cost Decimal(76, 10) COMMENT 'cost of these messages in this currency',
     revenue_per_message Nullable(Decimal(76, 30)) COMMENT 'RPM: attributed_revenue / sent',
     revenue_per_click Nullable(Decimal(76, 30)) COMMENT 'RPC: attributed_revenue / unique_human_clicks',
@@ -157,7 +204,7 @@ SELECT
     {DIMS}, model, currency, attributed_revenue, attributed_conversions,
     m.sent AS sent, m.unique_human_clicks AS unique_human_clicks,
     m.conversions_total AS conversions,
-    ifNull(k.cost_total, toDecimal256(0, 10)) AS cost,
+    {cost},
     attributed_revenue / nullIf(sent, 0) AS revenue_per_message,
     attributed_revenue / nullIf(unique_human_clicks, 0) AS revenue_per_click,
     cost / nullIf(conversions, 0) AS cost_per_acquisition,
@@ -175,17 +222,13 @@ FROM (
     INNER JOIN {SENT_MESSAGES} AS f USING (account, message_id)
     GROUP BY {DIMS}, model, currency
 ) AS a
-INNER JOIN (
-    SELECT {DIMS}, count() AS sent, countIf(human_clicks > 0) AS unique_human_clicks,
-        sum(conversions) AS conversions_total
-    FROM {SENT_MESSAGES} GROUP BY {DIMS}
-) AS m USING ({DIMS})
-LEFT JOIN (
-    SELECT {DIMS}, cost_currency AS currency, sum(toDecimal256(cost, 10)) AS cost_total
-    FROM {SENT_MESSAGES} GROUP BY {DIMS}, cost_currency
-) AS k USING ({DIMS}, currency)
+{money}
 COMMENT 'Attributed revenue per model and currency, with RPM, RPC, CPA, ROAS and ROI beside their inputs. Exact decimals; round only for display.'
 """
+
+
+ATTRIBUTED_REVENUE_V3 = attributed_revenue(every_group=False)
+ATTRIBUTED_REVENUE = attributed_revenue(every_group=True)
 
 RESPONSE_TIMES = f"""
 CREATE OR REPLACE VIEW response_times (
@@ -336,7 +379,22 @@ INNER JOIN (
 COMMENT 'Attributed revenue per audience segment, model and currency, with revenue per message.'
 """
 
-DAILY_TRENDS = f"""
+
+def daily_trends(after_window: bool) -> str:
+    """The daily_trends view; `after_window` as in campaign_metrics."""
+    columns = (
+        ",\n    after_window_conversions UInt64 COMMENT 'conversions after their attribution window'"
+        ",\n    after_window_revenue Map(String, Decimal(38, 10)) COMMENT 'their revenue, by currency'"
+        if after_window
+        else ""
+    )
+    measures = (
+        ", sum(after_window_conversions) AS after_window_conversions, "
+        "sumMap(after_window_revenue) AS after_window_revenue"
+        if after_window
+        else ""
+    )
+    return f"""
 CREATE OR REPLACE VIEW daily_trends (
     account LowCardinality(String),
     campaign LowCardinality(String),
@@ -347,17 +405,21 @@ CREATE OR REPLACE VIEW daily_trends (
     conversions UInt64,
     delivery_rate Nullable(Float64),
     ctr Nullable(Float64) COMMENT 'clicked / delivered',
-    revenue Map(String, Decimal(38, 10)) COMMENT 'conversions through these messages, by currency'
+    revenue Map(String, Decimal(38, 10)) COMMENT 'conversions through these messages inside their window, by currency'{columns}
 ) AS
 SELECT account, campaign, toDate(send_hour) AS day, count() AS sent,
     countIf(delivery_status = 'delivered') AS delivered,
     countIf(human_clicks > 0) AS clicked, sum(conversions) AS conversions,
     {_rate("delivered", "sent")} AS delivery_rate, {_rate("clicked", "delivered")} AS ctr,
-    sumMap(revenue) AS revenue
+    sumMap(revenue) AS revenue {measures}
 FROM {SENT_MESSAGES}
 GROUP BY account, campaign, day
 COMMENT 'Per campaign and send day: the trend lines of a dashboard.'
 """
+
+
+DAILY_TRENDS_V4 = daily_trends(after_window=False)
+DAILY_TRENDS = daily_trends(after_window=True)
 
 SEND_TIME_HEATMAP = f"""
 CREATE OR REPLACE VIEW send_time_heatmap (
@@ -711,7 +773,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         3,
         "metric views: campaign metrics, failure causes, attributed revenue, response times",
-        up=(CAMPAIGN_METRICS, FAILURE_CAUSES, ATTRIBUTED_REVENUE, RESPONSE_TIMES),
+        up=(CAMPAIGN_METRICS_V3, FAILURE_CAUSES, ATTRIBUTED_REVENUE_V3, RESPONSE_TIMES),
         down=(
             "DROP VIEW IF EXISTS response_times",
             "DROP VIEW IF EXISTS attributed_revenue",
@@ -722,7 +784,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         4,
         "analyses: variant comparison with significance, funnel drop-off, segment revenue, trends",
-        up=(VARIANT_COMPARISON, FUNNEL_DROPOFF, SEGMENT_REVENUE, DAILY_TRENDS),
+        up=(VARIANT_COMPARISON, FUNNEL_DROPOFF, SEGMENT_REVENUE, DAILY_TRENDS_V4),
         down=(
             "DROP VIEW IF EXISTS daily_trends",
             "DROP VIEW IF EXISTS segment_revenue",
@@ -789,13 +851,13 @@ MIGRATIONS: tuple[Migration, ...] = (
         # key gains columns, and old coarser rows would otherwise be summed with the new ones).
         up=(
             "DROP TABLE IF EXISTS funnel_hourly",
-            hourly.create_table(hourly.DIMENSIONS),
-            hourly.aggregate_sql(hourly.DIMENSIONS, "1"),
+            hourly.create_table(hourly.DIMENSIONS, hourly.MEASURES_V8),
+            hourly.aggregate_sql(hourly.DIMENSIONS, "1", hourly.MEASURES_V8),
         ),
         down=(
             "DROP TABLE IF EXISTS funnel_hourly",
-            hourly.create_table(hourly.DIMENSIONS_V1),
-            hourly.aggregate_sql(hourly.DIMENSIONS_V1, "1"),
+            hourly.create_table(hourly.DIMENSIONS_V1, hourly.MEASURES_V8),
+            hourly.aggregate_sql(hourly.DIMENSIONS_V1, "1", hourly.MEASURES_V8),
         ),
     ),
     Migration(
@@ -856,6 +918,35 @@ MIGRATIONS: tuple[Migration, ...] = (
         down=(
             "ALTER TABLE funnel_rows DROP COLUMN IF EXISTS after_window_revenue, "
             "DROP COLUMN IF EXISTS after_window_conversions",
+        ),
+    ),
+    Migration(
+        14,
+        "after-window conversions in the hourly aggregate and the views; each row's attribution "
+        "window; attributed revenue for every group of sent messages, earning or not",
+        up=(
+            """
+            ALTER TABLE funnel_rows
+                ADD COLUMN IF NOT EXISTS attribution_window_hours UInt32
+                    COMMENT 'the window its conversions are bound by: its campaign''s, else 168 (7 days); 0: no send yet'
+                    AFTER after_window_revenue
+            """,
+            # derived from funnel_rows: rebuilt whole, as in migration 8
+            "DROP TABLE IF EXISTS funnel_hourly",
+            hourly.create_table(hourly.DIMENSIONS),
+            hourly.aggregate_sql(hourly.DIMENSIONS, "1"),
+            CAMPAIGN_METRICS,
+            DAILY_TRENDS,
+            ATTRIBUTED_REVENUE,
+        ),
+        down=(
+            ATTRIBUTED_REVENUE_V3,
+            DAILY_TRENDS_V4,
+            CAMPAIGN_METRICS_V3,
+            "DROP TABLE IF EXISTS funnel_hourly",
+            hourly.create_table(hourly.DIMENSIONS, hourly.MEASURES_V8),
+            hourly.aggregate_sql(hourly.DIMENSIONS, "1", hourly.MEASURES_V8),
+            "ALTER TABLE funnel_rows DROP COLUMN IF EXISTS attribution_window_hours",
         ),
     ),
 )

@@ -123,11 +123,13 @@ def assert_rows_match_ground_truth(
 ) -> dict[tuple[str, str], ExpectedMessage]:
     """Every message's funnel row in ClickHouse against the offline count of its events:
     version = its distinct events (a message left short names itself), delivery status, human
-    clicks, conversions inside and after their window. Returns the offline messages."""
+    clicks, conversions inside and after their window, and that window. Returns the offline
+    messages."""
     truth = expected_messages(events)
     rows = p.query.rows(
         "SELECT message_id, version, delivery_status, human_clicks, conversions, "
-        "after_window_conversions FROM funnel_rows FINAL WHERE account = {a:String}",
+        "after_window_conversions, attribution_window_hours FROM funnel_rows FINAL "
+        "WHERE account = {a:String}",
         {"a": account},
     )
     assert len(rows) == len(truth) == messages
@@ -144,11 +146,13 @@ def assert_rows_match_ground_truth(
             r["human_clicks"],
             r["conversions"],
             r["after_window_conversions"],
+            r["attribution_window_hours"],
         ) == (
             want.delivery_status,
             want.human_clicks,
             len(want.conversions),
             len(want.after_window_conversions),
+            (want.attribution_window_hours or 7 * 24) if want.has_send else 0,
         ), r["message_id"]
     return truth
 

@@ -15,7 +15,7 @@ import pytest
 
 from producers.kafka_producer import EventProducer
 from producers.workload import generate_campaign
-from schemas.events import ClickEvent, ConversionEvent, InboundEvent, InboundKind
+from schemas.events import ClickEvent, ConversionEvent, InboundEvent, InboundKind, SendEvent
 from tests.e2e.conftest import Pipeline
 from tests.ground_truth import ExpectedMessage, expected_attribution, expected_weights
 
@@ -75,6 +75,27 @@ def workload(pipeline: Pipeline):  # type: ignore[no-untyped-def]
             update={"event_id": "orphan-conv", "message_id": "orphan-0", "order_id": "o-orphan"}
         )
     )
+    # a second order (another event name: one per click and name) through a 24 h-window click,
+    # 25 h after it: after the window
+    clicks = {e.click_id: e for e in w.events if isinstance(e, ClickEvent)}
+    sends = {e.message_id: e for e in w.events if isinstance(e, SendEvent)}
+    flash = next(
+        e
+        for e in w.events
+        if isinstance(e, ConversionEvent)
+        and e.click_id in clicks
+        and sends[e.message_id].attribution_window_hours == 24
+    )
+    w.events.append(
+        flash.model_copy(
+            update={
+                "event_id": "after-window-conv",
+                "order_id": "o-after-window",
+                "name": "repeat_purchase",
+                "occurred_at": clicks[flash.click_id].occurred_at + timedelta(hours=25),
+            }
+        )
+    )
     producer = EventProducer(pipeline.bootstrap)
     producer.send_many(w.events)
     producer.close()
@@ -124,6 +145,7 @@ def test_campaign_metrics(pipeline: Pipeline, workload) -> None:  # type: ignore
         w["landings"] += m.landings
         w["engagements"] += m.engagements
         w["conversions"] += len(m.conversions)
+        w["after_window_conversions"] += len(m.after_window_conversions)
         w["opt_outs"] += opt_outs.get(m.message_id, 0)
         if m.conversions:
             recipients[dims(m)].add(m.recipient_hash)
@@ -147,7 +169,10 @@ def test_campaign_metrics(pipeline: Pipeline, workload) -> None:  # type: ignore
     assert set(got) == set(want) and len(want) >= 20
     for key, w in want.items():
         assert {k: got[key][k] for k in w} == dict(w), key
-    totals = {k: sum(w[k] for w in want.values()) for k in ("opt_outs", "conversions", "dropped")}
+    totals = {
+        k: sum(w[k] for w in want.values())
+        for k in ("opt_outs", "conversions", "after_window_conversions", "dropped")
+    }
     assert all(v > 0 for v in totals.values()), totals  # the workload exercises every column
 
 
@@ -205,6 +230,11 @@ def test_attributed_revenue_per_model(pipeline: Pipeline, workload) -> None:  # 
         {"a": ACCOUNT},
     )
     got = by_dims(rows, "model", "currency")
+    # every group of sent messages has a row per model in its cost currency, earning or not
+    for m in sent.values():
+        for model in MODELS:
+            revenue.setdefault((*dims(m), model, m.cost_currency), Fraction(0))
+    assert any(not want for want in revenue.values())  # the workload has groups earning nothing
     assert set(got) == set(revenue) and len({k[-2] for k in got}) == 5
     for key, want in revenue.items():
         r = got[key]
@@ -368,7 +398,9 @@ def test_segment_revenue(pipeline: Pipeline, workload) -> None:  # type: ignore[
 
 def test_daily_trends(pipeline: Pipeline, workload) -> None:  # type: ignore[no-untyped-def]
     sent, _, _, _, _ = workload
-    want: dict[tuple, list] = defaultdict(lambda: [0, 0, 0, 0, defaultdict(Decimal)])  # type: ignore[type-arg]
+    want: dict[tuple, list] = defaultdict(  # type: ignore[type-arg]
+        lambda: [0, 0, 0, 0, defaultdict(Decimal), 0, defaultdict(Decimal)]
+    )
     for m in sent.values():
         assert m.sent_at is not None
         w = want[(m.campaign, m.sent_at.date().isoformat())]
@@ -378,15 +410,20 @@ def test_daily_trends(pipeline: Pipeline, workload) -> None:  # type: ignore[no-
         w[3] += len(m.conversions)
         for currency, amount in m.revenue.items():
             w[4][currency] += amount
+        w[5] += len(m.after_window_conversions)
+        for currency, amount in m.after_window_revenue.items():
+            w[6][currency] += amount
     rows = pipeline.query.rows(
         "SELECT campaign, day, sent, delivered, clicked, conversions, delivery_rate, ctr, "
-        "mapApply((k, v) -> (k, toString(v)), revenue) AS revenue FROM daily_trends "
-        "WHERE account = {a:String}",
+        "mapApply((k, v) -> (k, toString(v)), revenue) AS revenue, after_window_conversions, "
+        "mapApply((k, v) -> (k, toString(v)), after_window_revenue) AS after_window_revenue "
+        "FROM daily_trends WHERE account = {a:String}",
         {"a": ACCOUNT},
     )
     got = {(r["campaign"], r["day"]): r for r in rows}
     assert set(got) == set(want)
-    for key, (n, delivered, clicked, conversions, revenue) in want.items():
+    assert sum(w[5] for w in want.values()) > 0  # the workload has after-window conversions
+    for key, (n, delivered, clicked, conversions, revenue, late, late_revenue) in want.items():
         r = got[key]
         assert (r["sent"], r["delivered"], r["clicked"], r["conversions"]) == (
             n,
@@ -397,6 +434,10 @@ def test_daily_trends(pipeline: Pipeline, workload) -> None:  # type: ignore[no-
         assert r["delivery_rate"] == rate(delivered, n) and r["ctr"] == rate(clicked, delivered)
         assert {k: Decimal(v) for k, v in r["revenue"].items() if Decimal(v)} == {
             k: v for k, v in revenue.items() if v
+        }
+        assert r["after_window_conversions"] == late
+        assert {k: Decimal(v) for k, v in r["after_window_revenue"].items() if Decimal(v)} == {
+            k: v for k, v in late_revenue.items() if v
         }
 
 
@@ -513,14 +554,103 @@ def test_html_report_renders_in_chromium(pipeline: Pipeline, workload, tmp_path)
         ),
         Fraction(0),
     )  # last click gives each attributed conversion's whole amount to one touch
-    cents = (Decimal(revenue.numerator) / Decimal(revenue.denominator)).quantize(Decimal("0.01"))
-    assert kpi("Attributed revenue (last_click)") == f"USD {cents:,}"
+    assert kpi("Attributed revenue (last_click)") == f"USD {cents(revenue):,}"
+    cost = sum((m.cost for m in sent.values()), Decimal(0)).quantize(Decimal("0.01"))
+    assert kpi("Cost") == f"USD {cost:,}"
+    money_table = re.search(r"<table class=\"money\">(.*?)</table>", dom, re.S)
+    assert money_table and money_table.group(1).count("<tr>") == 1 + len(
+        {(m.campaign, m.variant) for m in sent.values()}
+    )
     assert dom.count('class="cell"') == 7 * 24
     for name in ("sent", "delivered", "clicked", "landed", "engaged", "converted"):
         assert f">{name}</text>" in dom
     variants = {(m.campaign, m.variant) for m in sent.values()}
     assert dom.count("significant)") == len(variants)
     assert "<polyline" in dom
+
+
+def cents(value: Fraction | float) -> Decimal:
+    exact = (
+        Decimal(value.numerator) / Decimal(value.denominator)
+        if isinstance(value, Fraction)
+        else Decimal(value)
+    )
+    return exact.quantize(Decimal("0.01"))
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_report_in_attributed_money_equals_ground_truth(  # type: ignore[no-untyped-def]
+    pipeline: Pipeline, workload, model: str
+) -> None:
+    """The report's per-variant figures under each model against ground truth summed here:
+    counts exactly, attributed revenue and cost to the cent (time decay: 1e-9 relative), and
+    RPM, RPC, CPA and ROAS from those figures; each campaign names its window. Variants that
+    earned nothing are there with their cost."""
+    from smsfunnel.report import attributed_summary, render
+
+    sent, attribution, _, _, _ = workload
+    by_message = {m.message_id: m for m in sent.values()}
+    want: dict[tuple[str, str], dict] = defaultdict(lambda: defaultdict(int))  # type: ignore[type-arg]
+    windows: dict[str, set[int]] = defaultdict(set)
+    for m in sent.values():
+        w = want[(m.campaign, m.variant)]
+        w["sent"] += 1
+        w["delivered"] += m.delivery_status == "delivered"
+        w["unique_clicks"] += m.human_clicks > 0
+        w["conversions"] += len(m.conversions)
+        w["after_window_conversions"] += len(m.after_window_conversions)
+        w["cost"] += Fraction(m.cost)
+        windows[m.campaign].add(m.attribution_window_hours or 168)
+    revenue: dict[tuple[str, str], Fraction | float] = defaultdict(Fraction)
+    for conversion, eligible in attribution.values():
+        if conversion.currency != "USD":
+            continue
+        for touch, weight in zip(
+            eligible, expected_weights(model, eligible, conversion.occurred_at), strict=True
+        ):
+            m = by_message[touch[2]]
+            amount = (
+                float(conversion.amount)
+                if isinstance(weight, float)
+                else Fraction(conversion.amount)
+            )
+            revenue[(m.campaign, m.variant)] += amount * weight
+
+    report = {
+        (s.campaign, s.variant): s for s in attributed_summary(pipeline.query, ACCOUNT, model)
+    }
+    assert set(report) == set(want)
+    assert sum(w["after_window_conversions"] for w in want.values()) > 0
+    for key, w in want.items():
+        s = report[key]
+        assert (
+            s.sent,
+            s.delivered,
+            s.unique_clicks,
+            s.conversions,
+            s.after_window_conversions,
+        ) == (
+            w["sent"],
+            w["delivered"],
+            w["unique_clicks"],
+            w["conversions"],
+            w["after_window_conversions"],
+        ), key
+        assert Fraction(s.cost) == w["cost"], key
+        expected = revenue.get(key, Fraction(0))
+        if isinstance(expected, float):
+            assert math.isclose(float(s.revenue), expected, rel_tol=1e-9, abs_tol=1e-9), key
+        else:
+            assert s.revenue.quantize(Decimal("0.01")) == cents(expected), key
+            assert abs(Fraction(s.revenue) - expected) < Fraction(1, 10**12), key
+        assert s.windows == tuple(sorted(windows[key[0]]))
+        # the ratios are the DOMAIN.md formulas of those figures
+        assert s.rpm.value == (s.revenue / w["sent"] if w["sent"] else None)
+        assert s.rpc.value == (s.revenue / w["unique_clicks"] if w["unique_clicks"] else None)
+        assert s.cpa.value == (s.cost / w["conversions"] if w["conversions"] else None)
+        assert s.roas.value == (s.revenue / s.cost if s.cost else None)
+    text = str(render(list(report.values()), ACCOUNT, model).title)
+    assert model in text and "attribution window" in text
 
 
 def test_window_conversion_rate(pipeline: Pipeline, workload) -> None:  # type: ignore[no-untyped-def]
@@ -577,7 +707,7 @@ def test_hourly_aggregate_by_every_dimension(pipeline: Pipeline, workload) -> No
     from zoneinfo import ZoneInfo
 
     sent, _, _, _, _ = workload
-    want: dict[tuple, list[int]] = defaultdict(lambda: [0, 0, 0, 0])  # type: ignore[type-arg]
+    want: dict[tuple, list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0])  # type: ignore[type-arg]
     for m in sent.values():
         assert m.sent_at is not None
         local = m.sent_at.astimezone(ZoneInfo(m.recipient_timezone or "UTC"))
@@ -588,11 +718,12 @@ def test_hourly_aggregate_by_every_dimension(pipeline: Pipeline, workload) -> No
         w[1] += m.delivery_status == "delivered"
         w[2] += m.human_clicks > 0
         w[3] += len(m.conversions)
+        w[4] += len(m.after_window_conversions)
     rows = pipeline.query.rows(
         "SELECT campaign, variant, segment, sender, country, carrier, "
         "formatDateTime(send_hour, '%Y-%m-%d %H:%i:%S') AS hour, local_weekday, local_hour, "
-        "sent, delivered, clicked_messages, conversions FROM funnel_hourly FINAL "
-        "WHERE account = {a:String}",
+        "sent, delivered, clicked_messages, conversions, after_window_conversions "
+        "FROM funnel_hourly FINAL WHERE account = {a:String}",
         {"a": ACCOUNT},
     )
     got = {
@@ -601,6 +732,7 @@ def test_hourly_aggregate_by_every_dimension(pipeline: Pipeline, workload) -> No
             r["delivered"],
             r["clicked_messages"],
             r["conversions"],
+            r["after_window_conversions"],
         ]
         for r in rows
     }
