@@ -19,13 +19,14 @@ import orjson
 from producers.event_ids import derived_event_id
 from producers.receipts.callbacks import BadCallback
 from producers.tracking_links import InvalidToken, click_id_from_url, verify_click_id
+from schemas.adjustment import AdjustmentKind, ConversionAdjustment
 from schemas.events import ConversionEvent, SubscriberConversionEvent
 from schemas.privacy import InvalidPhoneNumber, hash_phone
 
 
-def parse_amount(text: str) -> Decimal:
-    """A non-negative decimal amount. A lone comma is a decimal comma (Everflow's `12,34` means
-    12.34); with both separators the comma groups thousands (`1,234.50`)."""
+def _number(text: str) -> Decimal:
+    """A decimal amount. A lone comma is a decimal comma (Everflow's `12,34` means 12.34); with
+    both separators the comma groups thousands (`1,234.50`)."""
     raw = (text or "").strip()
     if "," in raw:
         raw = raw.replace(",", "") if "." in raw else raw.replace(",", ".")
@@ -35,9 +36,39 @@ def parse_amount(text: str) -> Decimal:
         raise BadCallback(f"amount {text!r} is not a number") from None
     if not amount.is_finite():
         raise BadCallback(f"amount {text!r} is not a number")
+    if amount.as_tuple().exponent < -10 or abs(amount) >= Decimal(10) ** 18:  # type: ignore[operator]
+        raise BadCallback(f"amount {text!r} has more digits than Decimal(28, 10) holds")
+    return amount
+
+
+def parse_amount(text: str) -> Decimal:
+    """A purchase's amount: never negative (refunds and corrections are adjustments)."""
+    amount = _number(text)
     if amount < 0:
         raise BadCallback("amount is negative: refunds and corrections are adjustments")
     return amount
+
+
+def parse_adjustment_amount(text: str, kind: AdjustmentKind) -> Decimal:
+    """An adjustment's signed amount. A refund or chargeback takes money back: sent as 12.50 or
+    -12.50 it is -12.50; a correction keeps its sign (a payout corrected up is positive)."""
+    amount = _number(text)
+    if not amount:
+        raise BadCallback("amount is zero: an adjustment changes revenue")
+    return -abs(amount) if kind in (AdjustmentKind.REFUND, AdjustmentKind.CHARGEBACK) else amount
+
+
+def _occurred_at(params: Mapping[str, str], received_at: datetime) -> datetime:
+    """`occurred_at` (ISO 8601 with a timezone) when given, else when the request arrived."""
+    if not params.get("occurred_at"):
+        return received_at
+    try:
+        occurred = datetime.fromisoformat(params["occurred_at"])
+    except ValueError:
+        raise BadCallback("occurred_at is not an ISO 8601 time") from None
+    if occurred.tzinfo is None:
+        raise BadCallback("occurred_at needs a timezone")
+    return occurred
 
 
 def _currency(value: str | None, default: str) -> str:
@@ -110,14 +141,7 @@ def from_generic_postback(
     if not order_id:
         raise BadCallback("missing parameter 'order_id'")
     name = (params.get("event") or "purchase").strip()
-    occurred = received_at
-    if params.get("occurred_at"):
-        try:
-            occurred = datetime.fromisoformat(params["occurred_at"])
-        except ValueError:
-            raise BadCallback("occurred_at is not an ISO 8601 time") from None
-        if occurred.tzinfo is None:
-            raise BadCallback("occurred_at needs a timezone")
+    occurred = _occurred_at(params, received_at)
     return conversion_from_click(
         account=account,
         source="postback",
@@ -271,4 +295,38 @@ def from_shopify_order(
         order_id=order_id,
         amount=amount,
         currency=currency,
+    )
+
+
+def adjustment_from_postback(
+    account: str, params: Mapping[str, str], received_at: datetime
+) -> ConversionAdjustment:
+    """`order_id`, `adjustment_id` (the refund's or correction's own id: a resend counts once),
+    `amount`, `currency`, optional `kind` (refund, chargeback, correction; default refund) and
+    `occurred_at`."""
+    order_id = (params.get("order_id") or "").strip()
+    adjustment_id = (params.get("adjustment_id") or "").strip()
+    if not order_id:
+        raise BadCallback("missing parameter 'order_id'")
+    if not adjustment_id:
+        raise BadCallback("missing parameter 'adjustment_id'")
+    for name, value in (("order_id", order_id), ("adjustment_id", adjustment_id)):
+        if len(value) > 200 or any(c.isspace() for c in value):
+            raise BadCallback(f"{name} must be 1-200 characters without spaces")
+    raw_kind = (params.get("kind") or AdjustmentKind.REFUND).strip().lower()
+    try:
+        kind = AdjustmentKind(raw_kind)
+    except ValueError:
+        names = ", ".join(k.value for k in AdjustmentKind)
+        raise BadCallback(f"kind {raw_kind!r} is not one of: {names}") from None
+    return ConversionAdjustment(
+        account=account,
+        adjustment_id=adjustment_id,
+        order_id=order_id,
+        kind=kind,
+        amount=parse_adjustment_amount(params.get("amount") or "", kind),
+        currency=_currency(params.get("currency"), ""),
+        occurred_at=_occurred_at(params, received_at),
+        source="postback",
+        received_at=received_at,
     )

@@ -32,6 +32,12 @@ UNATTRIBUTABLE = Counter(
     "retries included; the table holds each once.",
     ["source"],
 )
+ADJUSTMENTS = Counter(
+    "smsfunnel_ingest_adjustments_total",
+    "Refunds, chargebacks and payout corrections acknowledged by Kafka, by kind. Counts "
+    "requests, retries included; conversion_adjustments holds each adjustment id once.",
+    ["kind"],
+)
 ACK_SECONDS = Histogram(
     "smsfunnel_ingest_ack_seconds",
     "Time from a receiver handing events to Kafka to the broker's acknowledgement.",

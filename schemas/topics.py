@@ -98,6 +98,14 @@ UNATTRIBUTABLE_CONVERSIONS = TopicSpec(
     retention_ms=30 * DAY_MS,
     copartitioned=False,
 )
+CONVERSION_ADJUSTMENTS = TopicSpec(
+    "smsfunnel.conversion-adjustments",
+    "account",
+    "refunds, chargebacks and payout corrections, signed, linked to a conversion by order id; "
+    "see schemas/adjustment.py",
+    retention_ms=30 * DAY_MS,
+    copartitioned=False,
+)
 LINKS = TopicSpec(
     "smsfunnel.links",
     "link id",
@@ -131,6 +139,7 @@ SINK_INPUTS: tuple[TopicSpec, ...] = (
     DEAD_LETTERS,
     LATE_EVENTS,
     UNATTRIBUTABLE_CONVERSIONS,
+    CONVERSION_ADJUSTMENTS,
     INBOUND,  # kept as events too: opt-ins and opt-outs per period (subscriber growth)
 )
 ALL_TOPICS: tuple[TopicSpec, ...] = (
@@ -144,6 +153,7 @@ ALL_TOPICS: tuple[TopicSpec, ...] = (
     FUNNEL_ROWS,
     LATE_EVENTS,
     UNATTRIBUTABLE_CONVERSIONS,
+    CONVERSION_ADJUSTMENTS,
     LINKS,
     DEAD_LETTERS,
 )

@@ -32,6 +32,7 @@ from clickhouse_connect.driver.client import Client
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 from pydantic import ValidationError
 
+from schemas.adjustment import ConversionAdjustment
 from schemas.attribution_credit import ConversionCredits, MessageResponse
 from schemas.dead_letter import DeadLetter
 from schemas.events import InboundEvent, parse_event
@@ -39,6 +40,7 @@ from schemas.funnel_row import FunnelRow
 from schemas.late_event import LateEvent
 from schemas.topics import (
     ATTRIBUTION_CREDITS,
+    CONVERSION_ADJUSTMENTS,
     DEAD_LETTERS,
     INBOUND,
     LATE_EVENTS,
@@ -235,6 +237,13 @@ LATE_COLUMNS = [
 UNATTRIBUTABLE_COLUMNS = list(UnattributableConversion.model_fields)
 
 
+ADJUSTMENT_COLUMNS = list(ConversionAdjustment.model_fields)
+
+
+def adjustment_columns(a: ConversionAdjustment) -> list[object]:
+    return [getattr(a, name) for name in ADJUSTMENT_COLUMNS]
+
+
 def unattributable_columns(u: UnattributableConversion) -> list[object]:
     return [getattr(u, name) for name in UNATTRIBUTABLE_COLUMNS]
 
@@ -315,6 +324,7 @@ class Batch:
     inbound: dict[tuple[str, str], InboundEvent] = field(default_factory=dict)
     late: dict[tuple[str, str], LateEvent] = field(default_factory=dict)
     unattributable: dict[tuple[str, str], UnattributableConversion] = field(default_factory=dict)
+    adjustments: dict[tuple[str, str], ConversionAdjustment] = field(default_factory=dict)
     offsets: dict[tuple[str, int], tuple[int, int]] = field(default_factory=dict)
     records: int = 0
     opened_at: float = field(default_factory=time.monotonic)
@@ -419,6 +429,9 @@ class FunnelSink:
             elif topic == UNATTRIBUTABLE_CONVERSIONS.name:
                 kept = UnattributableConversion.from_json(payload)
                 batch.unattributable[(kept.account, kept.event_id)] = kept
+            elif topic == CONVERSION_ADJUSTMENTS.name:
+                adjustment = ConversionAdjustment.from_json(payload)
+                batch.adjustments[(adjustment.account, adjustment.adjustment_id)] = adjustment
             elif topic == INBOUND.name:
                 try:
                     event = parse_event(payload)
@@ -472,6 +485,9 @@ class FunnelSink:
             if batch.unattributable:
                 rows = [unattributable_columns(u) for u in batch.unattributable.values()]
                 self._insert("unattributable_conversions", rows, UNATTRIBUTABLE_COLUMNS, batch)
+            if batch.adjustments:
+                rows = [adjustment_columns(a) for a in batch.adjustments.values()]
+                self._insert("conversion_adjustments", rows, ADJUSTMENT_COLUMNS, batch)
         failpoint("sink.after_insert")
         # Only now, with ClickHouse's acknowledgement in hand, are the offsets owed to Kafka.
         self.pending.add(batch.next_offsets())

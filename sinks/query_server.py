@@ -47,9 +47,11 @@ ACCOUNT_TABLES = (
     "inbound_events",
     "late_events",
     "unattributable_conversions",
+    "conversion_adjustments",
 )
 METRIC_VIEWS = (
     "campaign_metrics",
+    "unattributable_adjustments",
     "failure_causes",
     "attributed_revenue",
     "response_times",

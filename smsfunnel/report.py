@@ -159,8 +159,8 @@ def window_label(windows: tuple[int, ...]) -> str:
 def title(account: str, model: str, currency: str) -> str:
     return (
         f"smsfunnel report - account {account}: revenue attributed by {model} within each "
-        f"campaign's attribution window, in {currency}; conversions through each message's own "
-        "clicks inside that window (after it: apart)"
+        f"campaign's attribution window, net of refunds and corrections, in {currency}; "
+        "conversions through each message's own clicks inside that window (after it: apart)"
     )
 
 

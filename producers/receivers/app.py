@@ -26,6 +26,7 @@ from starlette.datastructures import FormData
 from producers.acked_producer import AckedProducer, KafkaUnavailable
 from producers.conversions import (
     Unattributable,
+    adjustment_from_postback,
     from_everflow_postback,
     from_generic_postback,
     from_shopify_order,
@@ -35,6 +36,7 @@ from producers.event_ids import derived_event_id
 from producers.inbound_sms import inbound_event
 from producers.metrics import (
     ACK_SECONDS,
+    ADJUSTMENTS,
     EVENTS_PUBLISHED,
     KAFKA_UNAVAILABLE,
     REJECTED,
@@ -73,6 +75,7 @@ from schemas.events import (
 from schemas.links import LinkRegistration
 from schemas.privacy import InvalidPhoneNumber, hash_phone, timezone_of
 from schemas.topics import (
+    CONVERSION_ADJUSTMENTS,
     LINKS,
     TOPIC_FOR_EVENT_TYPE,
     UNATTRIBUTABLE_CONVERSIONS,
@@ -575,6 +578,52 @@ def create_app(settings: Settings, producer: AckedProducer | None = None) -> Fas
             operation_id=f"generic_postback_{method.lower()}",
             status_code=204,
             responses=KEPT_UNATTRIBUTABLE,
+        )
+
+    async def adjustment_postback(
+        request: Request,
+        account: str,
+        order_id: str | None = Query(None, max_length=200),
+        adjustment_id: str | None = Query(
+            None,
+            max_length=200,
+            description="the refund's or correction's own id: a resend counts once",
+        ),
+        amount: str | None = Query(
+            None,
+            max_length=40,
+            description="refunds and chargebacks take money back whatever its sign",
+        ),
+        currency: str | None = Query(None, max_length=3),
+        kind: str | None = Query(
+            None, max_length=20, description="refund (default), chargeback or correction"
+        ),
+        occurred_at: str | None = Query(
+            None, max_length=40, description="ISO 8601 with a timezone (default: on arrival)"
+        ),
+        secret: str | None = Query(None),
+        x_smsfunnel_signature: str | None = Header(None),
+    ) -> Response:
+        """A refund, chargeback or payout correction of a conversion, by its order id: a signed
+        adjustment, never a negative purchase. Authenticated like the conversion postback. An
+        order no conversion has is kept too (the view unattributable_adjustments lists it)."""
+        params, raw = await query_and_body(request)
+        auth.check_postback(secrets_of(account), params.get("secret"), raw, x_smsfunnel_signature)
+        adjustment = convert(lambda: adjustment_from_postback(account, params, now()))
+        await request.app.state.producer.send_all(
+            [(CONVERSION_ADJUSTMENTS.name, account.encode(), adjustment.to_json())]
+        )
+        ADJUSTMENTS.labels(adjustment.kind.value).inc()
+        return Response(status_code=204)
+
+    for method in ("GET", "POST"):
+        app.add_api_route(
+            "/postbacks/{account}/adjustment",
+            adjustment_postback,
+            methods=[method],
+            tags=["conversions"],
+            operation_id=f"adjustment_postback_{method.lower()}",
+            status_code=204,
         )
 
     @app.get(

@@ -33,6 +33,7 @@ SHARDING_KEYS = {
     "inbound_events": "cityHash64(account, event_id)",
     "late_events": "cityHash64(account, event_id)",
     "unattributable_conversions": "cityHash64(account, event_id)",
+    "conversion_adjustments": "cityHash64(account, adjustment_id)",
 }
 _CREATE = re.compile(r"CREATE TABLE IF NOT EXISTS (\w+) \(", re.S)
 _ENGINE = re.compile(r"ENGINE = (\w*MergeTree)(?:\(([^)]*)\))?")

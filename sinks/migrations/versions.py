@@ -158,10 +158,36 @@ COMMENT 'Dropped and failed messages by canonical cause, with the sent count the
 MODELS_ARRAY = "[" + ", ".join(f"'{m.value}'" for m in AttributionModel) + "]"
 
 
-def attributed_revenue(every_group: bool) -> str:
+# Each conversion's credits, once at its amount and once at each of its adjustments (in the
+# adjustment's currency): net revenue is their sum, and only the first counts as a conversion.
+NET_CREDIT_LINES = """
+    SELECT account, model, currency, amount, message_id, weight, adjusting
+    FROM (
+        SELECT account, model, currency, amount, message_ids, weights, false AS adjusting
+        FROM attribution_credits FINAL
+        UNION ALL
+        SELECT account, model, a.currency AS currency, a.amount AS amount, message_ids, weights,
+            true AS adjusting
+        FROM (
+            SELECT account, order_id, model, message_ids, weights FROM attribution_credits FINAL
+        ) AS k
+        INNER JOIN (
+            SELECT account, order_id, currency, amount FROM conversion_adjustments FINAL
+        ) AS a USING (account, order_id)
+    )
+    ARRAY JOIN message_ids AS message_id, weights AS weight"""
+GROSS_CREDIT_LINES = """
+    SELECT account, model, currency, amount, message_id, weight, false AS adjusting
+    FROM attribution_credits FINAL
+    ARRAY JOIN message_ids AS message_id, weights AS weight"""
+
+
+def attributed_revenue(every_group: bool, net: bool = False) -> str:
     """The attributed_revenue view. `every_group` (from migration 14): a row for every model
     and cost currency of every group of sent messages, so a campaign that earned nothing shows
-    its cost and a ROAS of 0 instead of no row; before, only groups with a credit had rows."""
+    its cost and a ROAS of 0 instead of no row; before, only groups with a credit had rows.
+    `net` (from migration 15): revenue net of refunds, chargebacks and corrections, which are
+    credited like the conversion they adjust, and shown apart in attributed_adjustments."""
     if every_group:
         # FULL JOIN USING coalesces the keys; a side without the row reads 0 (no join_use_nulls)
         money = f"""FULL OUTER JOIN (
@@ -183,12 +209,25 @@ LEFT JOIN (
         f"sum(conversions) AS conversions_total FROM {SENT_MESSAGES} GROUP BY {DIMS}"
     )
     money = money.format(messages=messages)
+    revenue_comment = (
+        "sum of (amount + its adjustments) x credit weight of touches of these messages: net of "
+        "refunds, chargebacks and corrections"
+        if net
+        else "sum of amount x credit weight of touches of these messages"
+    )
+    adjustments_column = (
+        "\n    attributed_adjustments Decimal(76, 30) COMMENT 'the adjustments in "
+        "attributed_revenue (refunds and chargebacks negative)',"
+        if net
+        else ""
+    )
+    adjustments_select = " attributed_adjustments," if net else ""
     return f"""
 CREATE OR REPLACE VIEW attributed_revenue (
     {DIM_COLUMNS}
     model LowCardinality(String) COMMENT 'last_click, first_click, linear, time_decay, position_based',
     currency LowCardinality(String),
-    attributed_revenue Decimal(76, 30) COMMENT 'sum of amount x credit weight of touches of these messages',
+    attributed_revenue Decimal(76, 30) COMMENT '{revenue_comment}',{adjustments_column}
     attributed_conversions Decimal(76, 20) COMMENT 'sum of credit weights (fractional conversions)',
     sent UInt64,
     unique_human_clicks UInt64 COMMENT 'messages with at least one human click',
@@ -201,7 +240,7 @@ CREATE OR REPLACE VIEW attributed_revenue (
     roi Nullable(Decimal(76, 30)) COMMENT '(attributed_revenue - cost) / cost'
 ) AS
 SELECT
-    {DIMS}, model, currency, attributed_revenue, attributed_conversions,
+    {DIMS}, model, currency, attributed_revenue,{adjustments_select} attributed_conversions,
     m.sent AS sent, m.unique_human_clicks AS unique_human_clicks,
     m.conversions_total AS conversions,
     {cost},
@@ -213,11 +252,10 @@ SELECT
 FROM (
     SELECT {DIMS}, model, currency,
         sum(toDecimal256(amount, 10) * toDecimal256(weight, 20)) AS attributed_revenue,
-        sum(toDecimal256(weight, 20)) AS attributed_conversions
-    FROM (
-        SELECT account, model, currency, amount, message_id, weight
-        FROM attribution_credits FINAL
-        ARRAY JOIN message_ids AS message_id, weights AS weight
+        sumIf(toDecimal256(amount, 10) * toDecimal256(weight, 20), adjusting)
+            AS attributed_adjustments,
+        sumIf(toDecimal256(weight, 20), NOT adjusting) AS attributed_conversions
+    FROM ({NET_CREDIT_LINES if net else GROSS_CREDIT_LINES}
     ) AS c
     INNER JOIN {SENT_MESSAGES} AS f USING (account, message_id)
     GROUP BY {DIMS}, model, currency
@@ -228,7 +266,44 @@ COMMENT 'Attributed revenue per model and currency, with RPM, RPC, CPA, ROAS and
 
 
 ATTRIBUTED_REVENUE_V3 = attributed_revenue(every_group=False)
-ATTRIBUTED_REVENUE = attributed_revenue(every_group=True)
+ATTRIBUTED_REVENUE_V14 = attributed_revenue(every_group=True)
+ATTRIBUTED_REVENUE = attributed_revenue(every_group=True, net=True)
+
+CONVERSION_ADJUSTMENTS = f"""
+CREATE TABLE IF NOT EXISTS conversion_adjustments (
+    account LowCardinality(String),
+    adjustment_id String COMMENT 'the refund''s or correction''s own id: one row however often sent',
+    order_id String COMMENT 'the conversion it adjusts',
+    kind LowCardinality(String) COMMENT 'refund, chargeback or correction',
+    amount Decimal(38, 10) COMMENT 'signed: refunds and chargebacks are negative',
+    currency LowCardinality(String),
+    occurred_at {TS},
+    source LowCardinality(String),
+    received_at {TS}
+)
+ENGINE = ReplacingMergeTree
+ORDER BY (account, adjustment_id)
+SETTINGS {DEDUP}
+COMMENT 'Signed adjustments of conversions by order id (read with FINAL); revenue views are net of them.'
+"""
+
+UNATTRIBUTABLE_ADJUSTMENTS = """
+CREATE OR REPLACE VIEW unattributable_adjustments (
+    account LowCardinality(String),
+    adjustment_id String,
+    order_id String,
+    kind LowCardinality(String),
+    amount Decimal(38, 10),
+    currency LowCardinality(String),
+    occurred_at DateTime64(6, 'UTC'),
+    reason String
+) AS
+SELECT account, adjustment_id, order_id, kind, amount, currency, occurred_at,
+    'no conversion has this order id' AS reason
+FROM conversion_adjustments FINAL
+WHERE (account, order_id) NOT IN (SELECT account, order_id FROM attribution_credits)
+COMMENT 'Adjustments whose order no conversion has (yet): kept, counted in no revenue figure.'
+"""
 
 RESPONSE_TIMES = f"""
 CREATE OR REPLACE VIEW response_times (
@@ -937,7 +1012,7 @@ MIGRATIONS: tuple[Migration, ...] = (
             hourly.aggregate_sql(hourly.DIMENSIONS, "1"),
             CAMPAIGN_METRICS,
             DAILY_TRENDS,
-            ATTRIBUTED_REVENUE,
+            ATTRIBUTED_REVENUE_V14,
         ),
         down=(
             ATTRIBUTED_REVENUE_V3,
@@ -947,6 +1022,17 @@ MIGRATIONS: tuple[Migration, ...] = (
             hourly.create_table(hourly.DIMENSIONS, hourly.MEASURES_V8),
             hourly.aggregate_sql(hourly.DIMENSIONS, "1", hourly.MEASURES_V8),
             "ALTER TABLE funnel_rows DROP COLUMN IF EXISTS attribution_window_hours",
+        ),
+    ),
+    Migration(
+        15,
+        "refunds, chargebacks and corrections: signed adjustments by order id; attributed "
+        "revenue net of them; adjustments of unknown orders listed",
+        up=(CONVERSION_ADJUSTMENTS, ATTRIBUTED_REVENUE, UNATTRIBUTABLE_ADJUSTMENTS),
+        down=(
+            "DROP VIEW IF EXISTS unattributable_adjustments",
+            ATTRIBUTED_REVENUE_V14,
+            "DROP TABLE IF EXISTS conversion_adjustments",
         ),
     ),
 )

@@ -601,3 +601,120 @@ def test_postback_with_a_click_id_never_issued_is_kept_not_refused(
     assert Decimal(str(row["amount"])) == Decimal("12.34")
     assert row["reason"].startswith("click id not recognised")
     assert "acme-postback-secret" not in row["payload"] and order in row["payload"]
+
+
+def test_refunds_count_once_and_attributed_revenue_is_net_of_them(
+    edge: Edge, pipeline: Pipeline
+) -> None:
+    """Through the receivers: a send, a human click through the redirector, an 80.00 purchase;
+    then a refund of 30.00 sent twice (the network retried), a payout corrected up by 5.00, and
+    a refund of an order nobody converted. ClickHouse keeps each adjustment once, the attributed
+    revenue is 80 - 30 + 5 = 55.00 in every model (one touch), the unknown order's refund is
+    listed as unattributable, and bad adjustments are refused naming the problem."""
+    campaign = f"refunds-{time.time_ns()}"
+    message_id = str(uuid.uuid4())
+    send = {
+        "message_id": message_id,
+        "occurred_at": (datetime.now(UTC) - timedelta(hours=1)).isoformat(),
+        "campaign": campaign,
+        "sender": "12345",
+        "to": "+14155550199",
+    }
+    resp = httpx.post(
+        f"{edge.url}/v1/accounts/acme/sends",
+        json={"sends": [send]},
+        headers={"Authorization": "Bearer acme-api-key"},
+    )
+    assert resp.status_code == 202, resp.text
+    token = sign_token(
+        LINK_KEY.encode(), "acme", register_link(edge, "https://shop.example/"), message_id
+    )
+    browser = {"User-Agent": "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X)"}
+    deadline = time.monotonic() + 20
+    while (
+        click := httpx.get(f"{edge.redirector_url}/{token}", headers=browser)
+    ).status_code == 404:
+        assert time.monotonic() < deadline, "the redirector never learnt the link"
+        time.sleep(0.1)
+    click_id = parse_qs(urlsplit(click.headers["location"]).query)["smsclid"][0]
+    order = f"o-refund-{time.time_ns()}"
+    secret = {"secret": "acme-postback-secret"}
+    purchase = {"click_id": click_id, "order_id": order, "amount": "80.00", "currency": "USD"}
+    assert (
+        httpx.get(f"{edge.url}/postbacks/acme/conversion", params=purchase | secret).status_code
+        == 204
+    )
+
+    url = f"{edge.url}/postbacks/acme/adjustment"
+    refunds = lambda: metric_value(  # noqa: E731
+        edge.settings.ingest_http_port, "smsfunnel_ingest_adjustments_total", 'kind="refund"'
+    )
+    before = refunds()
+    refund = {
+        "order_id": order,
+        "adjustment_id": f"rf-{order}",
+        "amount": "30.00",
+        "currency": "USD",
+    }
+    for _ in range(2):  # sent twice
+        assert httpx.get(url, params=refund | secret).status_code == 204
+    correction = {
+        "order_id": order,
+        "adjustment_id": f"corr-{order}",
+        "amount": "5.00",
+        "currency": "USD",
+        "kind": "correction",
+    }
+    assert httpx.post(url, data=correction | secret).status_code == 204  # a form POST
+    nobody = f"o-nobody-{time.time_ns()}"
+    stray = {
+        "order_id": nobody,
+        "adjustment_id": f"rf-{nobody}",
+        "amount": "-10",
+        "currency": "USD",
+    }
+    assert httpx.get(url, params=stray | secret).status_code == 204
+    assert refunds() == before + 3
+    zero = httpx.get(url, params=refund | secret | {"amount": "0"})
+    assert zero.status_code == 422 and "zero" in zero.text
+    bogus = httpx.get(url, params=refund | secret | {"kind": "bonus"})
+    assert bogus.status_code == 422 and "refund, chargeback, correction" in bogus.text
+    assert httpx.get(url, params=refund | {"secret": "wrong"}).status_code == 401
+    negative = httpx.get(
+        f"{edge.url}/postbacks/acme/conversion", params=purchase | secret | {"amount": "-80"}
+    )
+    assert (
+        negative.status_code == 422 and "adjustments" in negative.text
+    )  # never a negative purchase
+
+    pipeline.drain()
+    kept = pipeline.query.rows(
+        "SELECT adjustment_id, kind, toString(amount) AS amount FROM conversion_adjustments FINAL "
+        "WHERE account = 'acme' AND order_id = {o:String} ORDER BY adjustment_id",
+        {"o": order},
+    )
+    assert [(r["adjustment_id"], r["kind"], Decimal(r["amount"])) for r in kept] == [
+        (f"corr-{order}", "correction", Decimal("5")),
+        (f"rf-{order}", "refund", Decimal("-30")),
+    ]
+    money = pipeline.query.rows(
+        "SELECT model, toString(sum(attributed_revenue)) AS revenue, "
+        "toString(sum(attributed_adjustments)) AS adjustments, "
+        "toString(sum(attributed_conversions)) AS conversions FROM attributed_revenue "
+        "WHERE account = 'acme' AND campaign = {c:String} AND currency = 'USD' GROUP BY model",
+        {"c": campaign},
+    )
+    assert {
+        r["model"]: (Decimal(r["revenue"]), Decimal(r["adjustments"]), Decimal(r["conversions"]))
+        for r in money
+    } == {
+        model: (Decimal("55"), Decimal("-25"), Decimal("1"))
+        for model in ("last_click", "first_click", "linear", "time_decay", "position_based")
+    }
+    stray_rows = pipeline.query.rows(
+        "SELECT order_id, toString(amount) AS amount, reason FROM unattributable_adjustments "
+        "WHERE account = 'acme' AND order_id IN ({o:String}, {n:String})",
+        {"o": order, "n": nobody},
+    )
+    assert [(r["order_id"], Decimal(r["amount"])) for r in stray_rows] == [(nobody, Decimal("-10"))]
+    assert stray_rows[0]["reason"]

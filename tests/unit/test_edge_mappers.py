@@ -14,6 +14,7 @@ import pytest
 
 from producers.conversions import (
     Unattributable,
+    adjustment_from_postback,
     from_everflow_postback,
     from_generic_postback,
     from_shopify_order,
@@ -196,10 +197,52 @@ def test_amounts(text: str, amount: str) -> None:
     assert parse_amount(text) == Decimal(amount)
 
 
-@pytest.mark.parametrize("text", ["-1", "abc", "", "NaN", "inf"])
+@pytest.mark.parametrize("text", ["-1", "abc", "", "NaN", "inf", "1e30", "0.00000000001"])
 def test_bad_amounts_are_named(text: str) -> None:
     with pytest.raises(BadCallback, match="amount"):
         parse_amount(text)
+
+
+@pytest.mark.parametrize(
+    ("kind", "sent", "kept"),
+    [
+        ("refund", "12.50", "-12.50"),  # a refund takes money back whatever sign it is sent with
+        ("refund", "-12.50", "-12.50"),
+        ("chargeback", "7", "-7"),
+        ("correction", "3,10", "3.10"),  # a payout corrected up
+        ("correction", "-3.10", "-3.10"),
+        ("", "1", "-1"),  # the default kind is a refund
+    ],
+)
+def test_adjustments_are_signed_by_kind(kind: str, sent: str, kept: str) -> None:
+    params = {"order_id": "o-1", "adjustment_id": "rf-1", "amount": sent, "currency": "usd"}
+    a = adjustment_from_postback("acme", params | ({"kind": kind} if kind else {}), NOW)
+    assert (a.amount, a.currency, a.order_id, a.adjustment_id) == (
+        Decimal(kept),
+        "USD",
+        "o-1",
+        "rf-1",
+    )
+    assert a.occurred_at == NOW
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        ({"order_id": ""}, "order_id"),
+        ({"adjustment_id": ""}, "adjustment_id"),
+        ({"adjustment_id": "has space"}, "adjustment_id"),
+        ({"amount": "0"}, "zero"),
+        ({"amount": "x"}, "amount"),
+        ({"kind": "bonus"}, "refund, chargeback, correction"),
+        ({"currency": "dollars"}, "currency"),
+        ({"occurred_at": "2026-12-01T10:00:00"}, "timezone"),
+    ],
+)
+def test_bad_adjustments_are_named(change: dict[str, str], named: str) -> None:
+    params = {"order_id": "o-1", "adjustment_id": "rf-1", "amount": "5", "currency": "USD"}
+    with pytest.raises(BadCallback, match=named):
+        adjustment_from_postback("acme", params | change, NOW)
 
 
 def click_for(account: str, message_id: str) -> str:
