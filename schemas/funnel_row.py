@@ -58,6 +58,7 @@ class FunnelRow(BaseModel):
     # the send's attribution window in hours (its campaign's, else the 7-day default; 0 while
     # the send is unknown): the window the conversions above are bound by
     attribution_window_hours: int = 0
+    order_ids: list[str] = []  # of the conversions counted above: refunds find them by these
     first_event_at: datetime
     last_event_at: datetime
 

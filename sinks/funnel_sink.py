@@ -51,7 +51,7 @@ from schemas.topics import (
 from schemas.unattributable import UnattributableConversion
 from sinks import metrics
 from sinks.failpoints import failpoint
-from sinks.hourly_aggregate import RECOMPUTE_COHORTS
+from sinks.hourly_aggregate import ADJUSTED_COHORTS, RECOMPUTE_COHORTS
 from sinks.pending_offsets import PendingOffsets
 from smsfunnel.kafka_config import consumer_config
 from smsfunnel.settings import Settings
@@ -99,6 +99,7 @@ FUNNEL_COLUMNS = [
     "after_window_conversions",
     "after_window_revenue",
     "attribution_window_hours",
+    "order_ids",
     "first_event_at",
     "last_event_at",
 ]
@@ -190,6 +191,7 @@ def funnel_columns(row: FunnelRow) -> list[object]:
         row.after_window_conversions,
         row.after_window_revenue,
         row.attribution_window_hours,
+        row.order_ids,
         row.first_event_at,
         row.last_event_at,
     ]
@@ -463,6 +465,11 @@ class FunnelSink:
     def flush(self, batch: Batch) -> None:
         started = time.monotonic()
         with self.lock:
+            # Adjustments first: the recompute of the rows' cohorts reads them.
+            if batch.adjustments:
+                rows = [adjustment_columns(a) for a in batch.adjustments.values()]
+                self._insert("conversion_adjustments", rows, ADJUSTMENT_COLUMNS, batch)
+                self._recompute_adjusted(batch.adjustments.values())
             if batch.rows:
                 rows = [funnel_columns(r) for r in batch.rows.values()]
                 self._insert("funnel_rows", rows, FUNNEL_COLUMNS, batch)
@@ -485,9 +492,6 @@ class FunnelSink:
             if batch.unattributable:
                 rows = [unattributable_columns(u) for u in batch.unattributable.values()]
                 self._insert("unattributable_conversions", rows, UNATTRIBUTABLE_COLUMNS, batch)
-            if batch.adjustments:
-                rows = [adjustment_columns(a) for a in batch.adjustments.values()]
-                self._insert("conversion_adjustments", rows, ADJUSTMENT_COLUMNS, batch)
         failpoint("sink.after_insert")
         # Only now, with ClickHouse's acknowledgement in hand, are the offsets owed to Kafka.
         self.pending.add(batch.next_offsets())
@@ -591,6 +595,15 @@ class FunnelSink:
             settings={"insert_deduplication_token": b.token(table)},
         )
         metrics.ROWS_WRITTEN.labels(table).inc(len(rows))
+
+    def _recompute_adjusted(self, adjustments: Iterable[ConversionAdjustment]) -> None:
+        """The cohorts whose net revenue the adjustments change: those of the messages that
+        count the adjusted orders (a message written later is recomputed with its own batch)."""
+        orders = sorted({(a.account, a.order_id) for a in adjustments})
+        found = self.client.query(ADJUSTED_COHORTS, parameters={"orders": orders})
+        cohorts = sorted(tuple(r) for r in found.result_rows)
+        if cohorts:
+            self.client.command(RECOMPUTE_COHORTS, parameters={"cohorts": cohorts})
 
     def _recompute_aggregates(self, rows: Iterable[FunnelRow]) -> None:
         cohorts = sorted({(r.account, r.campaign, send_hour(r)) for r in rows if r.has_send})

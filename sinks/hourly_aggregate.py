@@ -80,24 +80,58 @@ def create_table(
     )
 
 
+def net_sent_messages(where: str = "1") -> str:
+    """Sent messages of funnel_rows FINAL matching `where`, their `revenue` net of the
+    refunds, chargebacks and corrections of the orders counted in it (`order_ids`; from
+    migration 15). The one definition of a message's net revenue: the hourly aggregate and the
+    funnel views read it."""
+    return f"""(
+    SELECT * REPLACE (mapAdd(revenue, adj.adjustments) AS revenue)
+    FROM funnel_rows FINAL
+    LEFT JOIN (
+        SELECT account, message_id, sumMap(map(a.currency, a.amount)) AS adjustments
+        FROM (
+            SELECT account, message_id, order_id
+            FROM funnel_rows FINAL ARRAY JOIN order_ids AS order_id
+            WHERE has_send AND ({where})
+        ) AS o
+        INNER JOIN (
+            SELECT account, order_id, currency, amount FROM conversion_adjustments FINAL
+        ) AS a USING (account, order_id)
+        GROUP BY account, message_id
+    ) AS adj USING (account, message_id)
+    WHERE has_send AND ({where})
+)"""
+
+
 def aggregate_sql(
     dimensions: dict[str, tuple[str, str]],
     where: str,
     measures: dict[str, tuple[str, str]] = MEASURES,
+    net: bool = True,
 ) -> str:
-    """INSERT … SELECT of every cohort of funnel_rows FINAL matching `where`."""
+    """INSERT … SELECT of every cohort of funnel_rows FINAL matching `where`; `net`: revenue
+    net of adjustments (net_sent_messages), else as the rows hold it (before migration 15)."""
     names = [*dimensions, *measures]
     selected = [expr for _, expr in dimensions.values()] + [e for _, e in measures.values()]
     groups = ", ".join(expr for _, expr in dimensions.values())
+    source = (
+        f"{net_sent_messages(where)} AS f"
+        if net
+        else f"funnel_rows FINAL\nWHERE has_send AND ({where})"
+    )
     return (
         f"INSERT INTO funnel_hourly ({', '.join(names)})\n"
-        f"SELECT {', '.join(selected)}\nFROM funnel_rows FINAL\n"
-        f"WHERE has_send AND ({where})\nGROUP BY {groups}"
+        f"SELECT {', '.join(selected)}\nFROM {source}\nGROUP BY {groups}"
     )
 
 
+COHORTS = "(account, campaign, send_hour) IN {cohorts:Array(Tuple(String, String, DateTime))}"
 # What the sink runs for the cohorts a batch touched.
-RECOMPUTE_COHORTS = aggregate_sql(
-    DIMENSIONS,
-    "(account, campaign, send_hour) IN {cohorts:Array(Tuple(String, String, DateTime))}",
-)
+RECOMPUTE_COHORTS = aggregate_sql(DIMENSIONS, COHORTS)
+# The cohorts of the messages whose counted orders a batch's adjustments adjust.
+ADJUSTED_COHORTS = """
+SELECT DISTINCT account, campaign, send_hour
+FROM funnel_rows FINAL ARRAY JOIN order_ids AS order_id
+WHERE has_send AND (account, order_id) IN {orders:Array(Tuple(String, String))}
+"""

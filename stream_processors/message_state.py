@@ -496,6 +496,7 @@ def funnel_row(state: MessageState) -> FunnelRow:
         after_window_conversions=len(after_window),
         after_window_revenue=_revenue(after_window),
         attribution_window_hours=message_window(state) // timedelta(hours=1) if send else 0,
+        order_ids=[c.order_id for _, c in conversions],
         first_event_at=state.first_event_at,
         last_event_at=state.last_event_at,
     )

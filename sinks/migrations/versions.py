@@ -455,8 +455,16 @@ COMMENT 'Attributed revenue per audience segment, model and currency, with reven
 """
 
 
-def daily_trends(after_window: bool) -> str:
-    """The daily_trends view; `after_window` as in campaign_metrics."""
+def daily_trends(after_window: bool, net: bool = False) -> str:
+    """The daily_trends view; `after_window` as in campaign_metrics; `net` (from migration 15):
+    revenue net of refunds, chargebacks and corrections."""
+    source = hourly.net_sent_messages() if net else SENT_MESSAGES
+    comment = (
+        "conversions through these messages inside their window, by currency, net of refunds "
+        "and corrections"
+        if net
+        else "conversions through these messages inside their window, by currency"
+    )
     columns = (
         ",\n    after_window_conversions UInt64 COMMENT 'conversions after their attribution window'"
         ",\n    after_window_revenue Map(String, Decimal(38, 10)) COMMENT 'their revenue, by currency'"
@@ -480,21 +488,22 @@ CREATE OR REPLACE VIEW daily_trends (
     conversions UInt64,
     delivery_rate Nullable(Float64),
     ctr Nullable(Float64) COMMENT 'clicked / delivered',
-    revenue Map(String, Decimal(38, 10)) COMMENT 'conversions through these messages inside their window, by currency'{columns}
+    revenue Map(String, Decimal(38, 10)) COMMENT '{comment}'{columns}
 ) AS
 SELECT account, campaign, toDate(send_hour) AS day, count() AS sent,
     countIf(delivery_status = 'delivered') AS delivered,
     countIf(human_clicks > 0) AS clicked, sum(conversions) AS conversions,
     {_rate("delivered", "sent")} AS delivery_rate, {_rate("clicked", "delivered")} AS ctr,
     sumMap(revenue) AS revenue {measures}
-FROM {SENT_MESSAGES}
+FROM {source}
 GROUP BY account, campaign, day
 COMMENT 'Per campaign and send day: the trend lines of a dashboard.'
 """
 
 
 DAILY_TRENDS_V4 = daily_trends(after_window=False)
-DAILY_TRENDS = daily_trends(after_window=True)
+DAILY_TRENDS_V14 = daily_trends(after_window=True)
+DAILY_TRENDS = daily_trends(after_window=True, net=True)
 
 SEND_TIME_HEATMAP = f"""
 CREATE OR REPLACE VIEW send_time_heatmap (
@@ -927,12 +936,12 @@ MIGRATIONS: tuple[Migration, ...] = (
         up=(
             "DROP TABLE IF EXISTS funnel_hourly",
             hourly.create_table(hourly.DIMENSIONS, hourly.MEASURES_V8),
-            hourly.aggregate_sql(hourly.DIMENSIONS, "1", hourly.MEASURES_V8),
+            hourly.aggregate_sql(hourly.DIMENSIONS, "1", hourly.MEASURES_V8, net=False),
         ),
         down=(
             "DROP TABLE IF EXISTS funnel_hourly",
             hourly.create_table(hourly.DIMENSIONS_V1, hourly.MEASURES_V8),
-            hourly.aggregate_sql(hourly.DIMENSIONS_V1, "1", hourly.MEASURES_V8),
+            hourly.aggregate_sql(hourly.DIMENSIONS_V1, "1", hourly.MEASURES_V8, net=False),
         ),
     ),
     Migration(
@@ -1009,9 +1018,9 @@ MIGRATIONS: tuple[Migration, ...] = (
             # derived from funnel_rows: rebuilt whole, as in migration 8
             "DROP TABLE IF EXISTS funnel_hourly",
             hourly.create_table(hourly.DIMENSIONS),
-            hourly.aggregate_sql(hourly.DIMENSIONS, "1"),
+            hourly.aggregate_sql(hourly.DIMENSIONS, "1", net=False),
             CAMPAIGN_METRICS,
-            DAILY_TRENDS,
+            DAILY_TRENDS_V14,
             ATTRIBUTED_REVENUE_V14,
         ),
         down=(
@@ -1020,7 +1029,7 @@ MIGRATIONS: tuple[Migration, ...] = (
             CAMPAIGN_METRICS_V3,
             "DROP TABLE IF EXISTS funnel_hourly",
             hourly.create_table(hourly.DIMENSIONS, hourly.MEASURES_V8),
-            hourly.aggregate_sql(hourly.DIMENSIONS, "1", hourly.MEASURES_V8),
+            hourly.aggregate_sql(hourly.DIMENSIONS, "1", hourly.MEASURES_V8, net=False),
             "ALTER TABLE funnel_rows DROP COLUMN IF EXISTS attribution_window_hours",
         ),
     ),
@@ -1028,10 +1037,29 @@ MIGRATIONS: tuple[Migration, ...] = (
         15,
         "refunds, chargebacks and corrections: signed adjustments by order id; attributed "
         "revenue net of them; adjustments of unknown orders listed",
-        up=(CONVERSION_ADJUSTMENTS, ATTRIBUTED_REVENUE, UNATTRIBUTABLE_ADJUSTMENTS),
+        up=(
+            CONVERSION_ADJUSTMENTS,
+            """
+            ALTER TABLE funnel_rows
+                ADD COLUMN IF NOT EXISTS order_ids Array(String)
+                    COMMENT 'order ids of the conversions counted in conversions and revenue'
+                    AFTER attribution_window_hours
+            """,
+            "DROP TABLE IF EXISTS funnel_hourly",
+            hourly.create_table(hourly.DIMENSIONS),
+            hourly.aggregate_sql(hourly.DIMENSIONS, "1"),
+            DAILY_TRENDS,
+            ATTRIBUTED_REVENUE,
+            UNATTRIBUTABLE_ADJUSTMENTS,
+        ),
         down=(
             "DROP VIEW IF EXISTS unattributable_adjustments",
             ATTRIBUTED_REVENUE_V14,
+            DAILY_TRENDS_V14,
+            "DROP TABLE IF EXISTS funnel_hourly",
+            hourly.create_table(hourly.DIMENSIONS),
+            hourly.aggregate_sql(hourly.DIMENSIONS, "1", net=False),
+            "ALTER TABLE funnel_rows DROP COLUMN IF EXISTS order_ids",
             "DROP TABLE IF EXISTS conversion_adjustments",
         ),
     ),

@@ -609,8 +609,9 @@ def test_refunds_count_once_and_attributed_revenue_is_net_of_them(
     """Through the receivers: a send, a human click through the redirector, an 80.00 purchase;
     then a refund of 30.00 sent twice (the network retried), a payout corrected up by 5.00, and
     a refund of an order nobody converted. ClickHouse keeps each adjustment once, the attributed
-    revenue is 80 - 30 + 5 = 55.00 in every model (one touch), the unknown order's refund is
-    listed as unattributable, and bad adjustments are refused naming the problem."""
+    revenue is 80 - 30 + 5 = 55.00 in every model (one touch), and so is the funnel's (the hourly
+    aggregate, recomputed when the adjustments came after the row, and daily_trends); the
+    unknown order's refund is listed as unattributable; bad adjustments are refused, named."""
     campaign = f"refunds-{time.time_ns()}"
     message_id = str(uuid.uuid4())
     send = {
@@ -644,6 +645,30 @@ def test_refunds_count_once_and_attributed_revenue_is_net_of_them(
         httpx.get(f"{edge.url}/postbacks/acme/conversion", params=purchase | secret).status_code
         == 204
     )
+
+    def funnel_revenue() -> tuple[Decimal, Decimal]:
+        """(the hourly aggregate's, daily_trends') USD revenue of the campaign."""
+        p = {"c": campaign}
+        (hourly,) = pipeline.query.rows(
+            "SELECT toString(sumMap(revenue)['USD']) AS r FROM funnel_hourly FINAL "
+            "WHERE account = 'acme' AND campaign = {c:String}",
+            p,
+        )
+        (daily,) = pipeline.query.rows(
+            "SELECT toString(sumMap(revenue)['USD']) AS r FROM daily_trends "
+            "WHERE account = 'acme' AND campaign = {c:String}",
+            p,
+        )
+        return Decimal(hourly["r"]), Decimal(daily["r"])
+
+    pipeline.drain()  # the row is written before any adjustment: their batch must recompute it
+    assert funnel_revenue() == (Decimal("80"), Decimal("80"))
+    (row,) = pipeline.query.rows(
+        "SELECT order_ids FROM funnel_rows FINAL "
+        "WHERE account = 'acme' AND message_id = {m:String}",
+        {"m": message_id},
+    )
+    assert row["order_ids"] == [order]
 
     url = f"{edge.url}/postbacks/acme/adjustment"
     refunds = lambda: metric_value(  # noqa: E731
@@ -718,3 +743,4 @@ def test_refunds_count_once_and_attributed_revenue_is_net_of_them(
     )
     assert [(r["order_id"], Decimal(r["amount"])) for r in stray_rows] == [(nobody, Decimal("-10"))]
     assert stray_rows[0]["reason"]
+    assert funnel_revenue() == (Decimal("55"), Decimal("55"))  # the funnel's revenue is net too
