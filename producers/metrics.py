@@ -1,8 +1,10 @@
-"""Prometheus metrics of the ingest edge (one catalogue; each says what it measures)."""
+"""Prometheus metrics of the ingest service (one catalogue; each says what it measures). The
+redirector's are in redirector_metrics.py: a module registers its metrics where it is imported,
+and each service exports only its own."""
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import Counter, Histogram
 
 REQUESTS = Counter(
     "smsfunnel_ingest_requests_total",
@@ -43,18 +45,3 @@ ACK_SECONDS = Histogram(
     "Time from a receiver handing events to Kafka to the broker's acknowledgement.",
     buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
-CLICKS = Counter(
-    "smsfunnel_redirector_clicks_total",
-    "Requests to the redirector, by outcome: redirected, not_found (unknown, tampered or "
-    "expired token: 404, never a redirect).",
-    ["outcome"],
-)
-CLICKS_LOST = Counter(
-    "smsfunnel_redirector_clicks_lost_total",
-    "Redirected clicks Kafka never acknowledged (queue full, or refused after retries).",
-)
-CLICKS_BUFFERED = Gauge(
-    "smsfunnel_redirector_clicks_buffered",
-    "Clicks handed to the producer and not yet acknowledged: what a crash now would lose.",
-)
-LINKS_KNOWN = Gauge("smsfunnel_redirector_links", "Tracked links in the redirector's registry.")

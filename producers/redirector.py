@@ -28,7 +28,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from producers.acked_producer import BackgroundProducer
 from producers.link_registry import LinkRegistry
-from producers.metrics import CLICKS, CLICKS_BUFFERED, CLICKS_LOST, LINKS_KNOWN
+from producers.redirector_metrics import CLICKS, CLICKS_BUFFERED, CLICKS_LOST, LINKS_KNOWN
 from producers.tracking_links import (
     InvalidToken,
     append_click_id,

@@ -744,3 +744,20 @@ def test_refunds_count_once_and_attributed_revenue_is_net_of_them(
     assert [(r["order_id"], Decimal(r["amount"])) for r in stray_rows] == [(nobody, Decimal("-10"))]
     assert stray_rows[0]["reason"]
     assert funnel_revenue() == (Decimal("55"), Decimal("55"))  # the funnel's revenue is net too
+
+
+def test_each_edge_service_exports_only_its_own_metrics(edge: Edge, python_redirector: str) -> None:
+    """An alert on the redirector must not fire against ingest: the ingest service's /metrics
+    has no redirector metric and the redirectors' (compiled and Python) no ingest metric."""
+
+    def families(url: str) -> set[str]:
+        text = httpx.get(url, timeout=10).text
+        return {line.split()[2] for line in text.splitlines() if line.startswith("# TYPE ")}
+
+    ingest = families(f"{edge.url}/metrics/")
+    assert {"smsfunnel_ingest_requests_total", "smsfunnel_ingest_adjustments_total"} <= ingest
+    assert not {f for f in ingest if f.startswith("smsfunnel_redirector_")}
+    for url in (edge.redirector_url, python_redirector):
+        mine = families(f"{url}/metrics")
+        assert "smsfunnel_redirector_clicks_total" in mine, url
+        assert not {f for f in mine if f.startswith("smsfunnel_ingest_")}, url
