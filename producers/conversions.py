@@ -9,7 +9,7 @@ all sources; the event id (derived from the natural key) makes a retried postbac
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -22,6 +22,7 @@ from producers.tracking_links import InvalidToken, click_id_from_url, verify_cli
 from schemas.adjustment import AdjustmentKind, ConversionAdjustment
 from schemas.events import ConversionEvent, SubscriberConversionEvent
 from schemas.privacy import InvalidPhoneNumber, hash_phone
+from schemas.promo_codes import PromoCode, code_key, normalise_code
 
 
 def _number(text: str) -> Decimal:
@@ -130,18 +131,100 @@ def conversion_from_click(
     )
 
 
+CodeLookup = Callable[[str], PromoCode | None]  # code_key -> the code's registration
+
+
+def conversion_from_code(
+    *,
+    account: str,
+    code: str,
+    order_id: str,
+    amount: Decimal,
+    currency: str,
+    name: str,
+    occurred_at: datetime,
+    phone: str | None,
+    codes: CodeLookup,
+    phone_key: bytes,
+) -> ConversionEvent | SubscriberConversionEvent:
+    """A redeemed promo code (schemas/promo_codes.py): the conversion of the message it was
+    issued for; for a campaign-wide code, the conversion of the subscriber whose phone the
+    postback names; else kept as unattributable."""
+    code = normalise_code(code)
+    natural_key = ("code", code, order_id, name)
+    event_id = derived_event_id(account, "postback", *natural_key)
+
+    def unattributable(reason: str) -> Unattributable:
+        return Unattributable(
+            reason,
+            account=account,
+            event_id=event_id,
+            source="postback",
+            order_id=order_id,
+            click_id="",
+            name=name,
+            amount=amount,
+            currency=currency,
+            occurred_at=occurred_at,
+        )
+
+    issued = codes(code_key(account, code))
+    if issued is None:
+        raise unattributable(f"promo code {code} was not issued for this account")
+    common = {
+        "event_id": event_id,
+        "account": account,
+        "occurred_at": occurred_at,
+        "order_id": order_id,
+        "name": name,
+        "amount": amount,
+        "currency": currency,
+    }
+    if issued.message_id:
+        return ConversionEvent(message_id=issued.message_id, **common)  # type: ignore[arg-type]
+    if not phone:
+        raise unattributable(
+            f"promo code {code} is campaign-wide ({issued.campaign}) and no phone names the buyer"
+        )
+    try:
+        recipient_hash, _ = hash_phone(phone, phone_key)
+    except InvalidPhoneNumber as exc:
+        raise BadCallback(f"phone: {exc}") from None
+    return SubscriberConversionEvent(recipient_hash=recipient_hash, **common)  # type: ignore[arg-type]
+
+
 def from_generic_postback(
-    account: str, params: Mapping[str, str], link_key: bytes, received_at: datetime
-) -> ConversionEvent:
-    """`click_id`, `order_id`, `amount`, `currency`, optional `event` name and `occurred_at`."""
+    account: str,
+    params: Mapping[str, str],
+    link_key: bytes,
+    received_at: datetime,
+    codes: CodeLookup | None = None,
+    phone_key: bytes = b"",
+) -> ConversionEvent | SubscriberConversionEvent:
+    """`click_id` (or `promo_code`, with the buyer's `phone` for a campaign-wide code),
+    `order_id`, `amount`, `currency`, optional `event` name and `occurred_at`."""
     click_id = (params.get("click_id") or "").strip()
+    code = (params.get("promo_code") or "").strip()
     order_id = (params.get("order_id") or "").strip()
-    if not click_id:
-        raise BadCallback("missing parameter 'click_id'")
+    if not click_id and not code:
+        raise BadCallback("missing parameter 'click_id' (or 'promo_code')")
     if not order_id:
         raise BadCallback("missing parameter 'order_id'")
     name = (params.get("event") or "purchase").strip()
     occurred = _occurred_at(params, received_at)
+    if not click_id:
+        return conversion_from_code(
+            account=account,
+            code=code,
+            order_id=order_id,
+            amount=parse_amount(params.get("amount") or ""),
+            currency=_currency(params.get("currency"), ""),
+            name=name,
+            occurred_at=occurred,
+            phone=(params.get("phone") or "").strip() or None,
+            codes=codes or (lambda _key: None),
+            phone_key=phone_key,
+        )
     return conversion_from_click(
         account=account,
         source="postback",

@@ -27,7 +27,7 @@ import orjson
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from producers.acked_producer import BackgroundProducer
-from producers.link_registry import LinkRegistry
+from producers.compacted_table import CompactedTable, link_registry
 from producers.redirector_metrics import CLICKS, CLICKS_BUFFERED, CLICKS_LOST, LINKS_KNOWN
 from producers.tracking_links import (
     InvalidToken,
@@ -35,6 +35,7 @@ from producers.tracking_links import (
     new_click_id,
     parse_token,
 )
+from schemas.links import LinkRegistration
 from schemas.topics import CLICKS as CLICKS_TOPIC
 from smsfunnel.kafka_config import durable_producer_config
 from smsfunnel.settings import Settings, get_settings
@@ -95,12 +96,12 @@ class Redirector:
         self.settings = settings
         self.link_key = settings.link_signing_key.get_secret_value().encode()
         self.ip_key = settings.phone_hash_key.get_secret_value().encode()
-        self.registry: LinkRegistry | None = None
+        self.registry: CompactedTable[LinkRegistration] | None = None
         self.producer: BackgroundProducer | None = None
 
     def start(self) -> None:
         bootstrap = self.settings.bootstrap_servers()
-        self.registry = LinkRegistry(bootstrap)
+        self.registry = link_registry(bootstrap)
         self.registry.start()
         self.producer = BackgroundProducer(
             durable_producer_config(

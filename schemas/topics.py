@@ -114,6 +114,15 @@ LINKS = TopicSpec(
     cleanup_policy="compact",
     copartitioned=False,
 )
+PROMO_CODES = TopicSpec(
+    "smsfunnel.promo-codes",
+    "account|code",
+    "promo-code registry (code -> the message or campaign it was issued for); the ingest "
+    "service's table, see schemas/promo_codes.py",
+    retention_ms=-1,
+    cleanup_policy="compact",
+    copartitioned=False,
+)
 DEAD_LETTERS = TopicSpec(
     "smsfunnel.dead-letters",
     "source topic",
@@ -155,6 +164,7 @@ ALL_TOPICS: tuple[TopicSpec, ...] = (
     UNATTRIBUTABLE_CONVERSIONS,
     CONVERSION_ADJUSTMENTS,
     LINKS,
+    PROMO_CODES,
     DEAD_LETTERS,
 )
 DEAD_LETTER_PARTITIONS = 3

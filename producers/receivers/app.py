@@ -7,6 +7,7 @@ input. `/metrics` for Prometheus, `/openapi.json` and `/docs` for people.
 
 from __future__ import annotations
 
+import asyncio
 import secrets as token_source
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -24,6 +25,7 @@ from pydantic import ValidationError
 from starlette.datastructures import FormData
 
 from producers.acked_producer import AckedProducer, KafkaUnavailable
+from producers.compacted_table import CompactedTable, LocalTable, promo_code_registry
 from producers.conversions import (
     Unattributable,
     adjustment_from_postback,
@@ -54,6 +56,8 @@ from producers.receipts.callbacks import (
 from producers.receivers import auth
 from producers.receivers.models import (
     BatchAccepted,
+    CodeRegistered,
+    CodeRequest,
     GenericInbound,
     GenericReceipt,
     LinkCreated,
@@ -74,9 +78,11 @@ from schemas.events import (
 )
 from schemas.links import LinkRegistration
 from schemas.privacy import InvalidPhoneNumber, hash_phone, timezone_of
+from schemas.promo_codes import PromoCode, normalise_code
 from schemas.topics import (
     CONVERSION_ADJUSTMENTS,
     LINKS,
+    PROMO_CODES,
     TOPIC_FOR_EVENT_TYPE,
     UNATTRIBUTABLE_CONVERSIONS,
     record_key,
@@ -105,7 +111,11 @@ KEPT_UNATTRIBUTABLE: dict[int | str, dict[str, Any]] = {
 }
 
 
-def create_app(settings: Settings, producer: AckedProducer | None = None) -> FastAPI:
+def create_app(
+    settings: Settings,
+    producer: AckedProducer | None = None,
+    codes: CompactedTable[PromoCode] | LocalTable[PromoCode] | None = None,
+) -> FastAPI:
     link_key = settings.link_signing_key.get_secret_value().encode()
     phone_key = settings.phone_hash_key.get_secret_value().encode()
     gateway_zone = ZoneInfo(settings.gateway_timezone)
@@ -116,9 +126,18 @@ def create_app(settings: Settings, producer: AckedProducer | None = None) -> Fas
         app.state.producer = producer or AckedProducer(
             settings.bootstrap_servers(), settings.ingest_ack_timeout
         )
+        if codes is not None:
+            app.state.codes = codes
+        elif own:  # the promo codes issued so far, then followed
+            app.state.codes = promo_code_registry(settings.bootstrap_servers())
+            await asyncio.to_thread(app.state.codes.start)
+        else:  # an app under test with its own producer: only the codes it registers
+            app.state.codes = LocalTable()
         yield
         if own:
             app.state.producer.close()
+            if codes is None:
+                app.state.codes.close()
 
     app = FastAPI(
         title="smsfunnel ingest edge",
@@ -260,6 +279,60 @@ def create_app(settings: Settings, producer: AckedProducer | None = None) -> Fas
             recipient_timezone=zone,
         )
 
+    def new_codes(request: Request, wanted: list[PromoCode], where: list[str]) -> list[PromoCode]:
+        """Those of `wanted` not registered yet; 409 when a code is already another target's
+        (codes are unique per account)."""
+        fresh: dict[str, PromoCode] = {}
+        for code, name in zip(wanted, where, strict=True):
+            known = fresh.get(code.key) or request.app.state.codes.get(code.key)
+            if known is not None and not known.same_target(code):
+                target = (
+                    f"message {known.message_id}"
+                    if known.message_id
+                    else f"campaign {known.campaign}"
+                )
+                raise HTTPException(409, f"{name}: code {code.code} is already issued for {target}")
+            if known is None:
+                fresh[code.key] = code
+        return list(fresh.values())
+
+    async def register_codes(request: Request, codes: list[PromoCode]) -> None:
+        if not codes:
+            return
+        await request.app.state.producer.send_all(
+            [(PROMO_CODES.name, c.key.encode(), c.to_json()) for c in codes]
+        )
+        for c in codes:  # known here at once; other processes learn it from the topic
+            request.app.state.codes.put(c.key, c)
+
+    @app.post(
+        "/v1/accounts/{account}/codes",
+        status_code=201,
+        tags=["send API"],
+        responses={200: {"description": "already issued for the same target"}, 409: {}},
+    )
+    async def post_code(
+        request: Request,
+        body: CodeRequest,
+        response: Response,
+        account: str = Depends(bearer_account),
+    ) -> CodeRegistered:
+        """Issue a promo code for one message or a whole campaign. A conversion postback with
+        `promo_code` instead of `click_id` is then that message's conversion, or (campaign-wide,
+        with the buyer's `phone`) the subscriber's."""
+        code = PromoCode(
+            account=account,
+            code=normalise_code(body.code),
+            message_id=body.message_id or "",
+            campaign=body.campaign or "",
+            registered_at=now(),
+        )
+        fresh = new_codes(request, [code], ["code"])
+        await register_codes(request, fresh)
+        if not fresh:
+            response.status_code = 200
+        return CodeRegistered(code=code.code, message_id=code.message_id, campaign=code.campaign)
+
     @app.post("/v1/accounts/{account}/sends", status_code=202, tags=["send API"])
     async def post_sends(
         request: Request, batch: SendBatch, account: str = Depends(bearer_account)
@@ -271,6 +344,21 @@ def create_app(settings: Settings, producer: AckedProducer | None = None) -> Fas
                 events.append(convert(lambda req=req: send_event(account, req)))
             except HTTPException as exc:
                 raise _bad(f"sends.{i}: {exc.detail}") from None
+        with_codes = [(i, req) for i, req in enumerate(batch.sends) if req.promo_code]
+        codes = new_codes(
+            request,
+            [
+                PromoCode(
+                    account=account,
+                    code=normalise_code(req.promo_code or ""),
+                    message_id=req.message_id,
+                    registered_at=now(),
+                )
+                for _, req in with_codes
+            ],
+            [f"sends.{i}.promo_code" for i, _ in with_codes],
+        )
+        await register_codes(request, codes)  # first: a send names a code that exists
         await publish(request, *events)
         return BatchAccepted(accepted=len(events))
 
@@ -557,15 +645,29 @@ def create_app(settings: Settings, producer: AckedProducer | None = None) -> Fas
             description="when the conversion happened, ISO 8601 with a timezone "
             "(default: when the postback arrives)",
         ),
+        promo_code: str | None = Query(
+            None,
+            max_length=64,
+            description="instead of click_id: a code issued through the send API",
+        ),
+        phone: str | None = Query(
+            None,
+            max_length=40,
+            description="the buyer's number, for a campaign-wide promo code (hashed here, "
+            "never stored)",
+        ),
         secret: str | None = Query(None),
         x_smsfunnel_signature: str | None = Header(None),
     ) -> Response:
-        """Server-to-server conversion: click_id, order_id, amount, currency[, event,
-        occurred_at]. GET with `secret`, or POST (form) with `secret` or an
+        """Server-to-server conversion: click_id (or promo_code[, phone]), order_id, amount,
+        currency[, event, occurred_at]. GET with `secret`, or POST (form) with `secret` or an
         X-Smsfunnel-Signature of the body."""
         params, raw = await query_and_body(request)
         auth.check_postback(secrets_of(account), params.get("secret"), raw, x_smsfunnel_signature)
-        build = lambda: from_generic_postback(account, params, link_key, now())  # noqa: E731
+        codes = request.app.state.codes
+        build = lambda: from_generic_postback(  # noqa: E731
+            account, params, link_key, now(), codes.get, phone_key
+        )
         attributed = await publish_conversion(request, build, params)
         return Response(status_code=204 if attributed else 202)
 

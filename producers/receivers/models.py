@@ -18,6 +18,7 @@ from pydantic import (
 from schemas.delivery_status import GENERIC_STATUSES, from_generic
 from schemas.events import Currency, Id, Label, Money, RecipientHash, TimeZoneName
 from schemas.links import LinkId
+from schemas.promo_codes import Code
 
 
 class SendRequest(BaseModel):
@@ -46,6 +47,11 @@ class SendRequest(BaseModel):
         default="", description="IANA zone; default: from the number when it pins one down"
     )
     event_id: Id | None = Field(default=None, description="default: derived from message_id")
+    promo_code: Code | None = Field(
+        default=None,
+        description="a promo code issued for this message alone (unique per account): a "
+        "conversion redeeming it is this message's",
+    )
 
     @model_validator(mode="after")
     def _one_recipient(self) -> SendRequest:
@@ -71,6 +77,28 @@ class LinkRequest(BaseModel):
 
     destination: AnyHttpUrl
     expires_at: AwareDatetime | None = None
+
+
+class CodeRequest(BaseModel):
+    """A promo code for one message (`message_id`) or a whole campaign (`campaign`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    code: Code
+    message_id: Id | None = None
+    campaign: Id | None = None
+
+    @model_validator(mode="after")
+    def _one_target(self) -> CodeRequest:
+        if (self.message_id is None) == (self.campaign is None):
+            raise ValueError("give exactly one of 'message_id' and 'campaign'")
+        return self
+
+
+class CodeRegistered(BaseModel):
+    code: str = Field(description="as redeemed: case and spaces do not matter")
+    message_id: str
+    campaign: str
 
 
 class LinkCreated(BaseModel):

@@ -761,3 +761,91 @@ def test_each_edge_service_exports_only_its_own_metrics(edge: Edge, python_redir
         mine = families(f"{url}/metrics")
         assert "smsfunnel_redirector_clicks_total" in mine, url
         assert not {f for f in mine if f.startswith("smsfunnel_ingest_")}, url
+
+
+def test_promo_code_conversions_through_the_receivers(edge: Edge, pipeline: Pipeline) -> None:
+    """In-store and phone sales: a code issued with a send is that message's conversion (funnel
+    and attribution); a campaign-wide code with the buyer's phone is the subscriber's, credited
+    to their click; codes are unique per account (409 for another target, 200 for the same);
+    a campaign code without a phone and a code never issued are kept as unattributable."""
+    tag = str(time.time_ns())
+    campaign, code, wide = f"promo-{tag}", f"SHOP-{tag}", f"WIDE-{tag}"
+    message_id = str(uuid.uuid4())
+    bearer = {"Authorization": "Bearer acme-api-key"}
+    send = {
+        "message_id": message_id,
+        "occurred_at": (datetime.now(UTC) - timedelta(hours=1)).isoformat(),
+        "campaign": campaign,
+        "sender": "12345",
+        "to": "+14155550177",
+        "promo_code": code,
+    }
+    sends = f"{edge.url}/v1/accounts/acme/sends"
+    assert httpx.post(sends, json={"sends": [send]}, headers=bearer).status_code == 202
+    assert httpx.post(sends, json={"sends": [send]}, headers=bearer).status_code == 202  # a retry
+    other = send | {"message_id": str(uuid.uuid4())}
+    taken = httpx.post(sends, json={"sends": [other]}, headers=bearer)
+    assert taken.status_code == 409 and "sends.0.promo_code" in taken.text
+    codes = f"{edge.url}/v1/accounts/acme/codes"
+    first = httpx.post(codes, json={"code": wide.lower(), "campaign": campaign}, headers=bearer)
+    assert first.status_code == 201 and first.json()["code"] == wide
+    assert (
+        httpx.post(codes, json={"code": wide, "campaign": campaign}, headers=bearer).status_code
+        == 200
+    )
+    assert (
+        httpx.post(codes, json={"code": wide, "campaign": "other"}, headers=bearer).status_code
+        == 409
+    )
+    assert httpx.post(codes, json={"code": wide, "campaign": campaign}).status_code == 401
+
+    token = sign_token(
+        LINK_KEY.encode(), "acme", register_link(edge, "https://shop.example/"), message_id
+    )
+    browser = {"User-Agent": "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X)"}
+    deadline = time.monotonic() + 20
+    while httpx.get(f"{edge.redirector_url}/{token}", headers=browser).status_code == 404:
+        assert time.monotonic() < deadline, "the redirector never learnt the link"
+        time.sleep(0.1)
+
+    url = f"{edge.url}/postbacks/acme/conversion"
+    secret = {"secret": "acme-postback-secret", "currency": "USD"}
+    till = {"promo_code": code.lower(), "order_id": f"o-till-{tag}", "amount": "20.00"}
+    phone = {
+        "promo_code": wide,
+        "phone": "+1 415 555 0177",
+        "order_id": f"o-phone-{tag}",
+        "amount": "30.00",
+    }
+    no_phone = {"promo_code": wide, "order_id": f"o-nophone-{tag}", "amount": "7.00"}
+    unknown = {"promo_code": f"NOPE-{tag}", "order_id": f"o-nope-{tag}", "amount": "9.00"}
+    assert httpx.get(url, params=till | secret).status_code == 204
+    assert httpx.get(url, params=phone | secret).status_code == 204
+    assert httpx.get(url, params=no_phone | secret).status_code == 202  # kept, not attributed
+    assert httpx.get(url, params=unknown | secret).status_code == 202
+
+    pipeline.drain()
+    (row,) = pipeline.query.rows(
+        "SELECT conversions, toString(revenue['USD']) AS revenue FROM funnel_rows FINAL "
+        "WHERE account = 'acme' AND message_id = {m:String}",
+        {"m": message_id},
+    )
+    assert (row["conversions"], Decimal(row["revenue"])) == (1, Decimal("20"))  # the till sale
+    money = pipeline.query.rows(
+        "SELECT model, toString(sum(attributed_revenue)) AS revenue FROM attributed_revenue "
+        "WHERE account = 'acme' AND campaign = {c:String} AND currency = 'USD' GROUP BY model",
+        {"c": campaign},
+    )
+    # both sales credit the subscriber's one touch, the click on the message
+    assert {r["model"]: Decimal(r["revenue"]) for r in money} == dict.fromkeys(
+        ("last_click", "first_click", "linear", "time_decay", "position_based"), Decimal("50")
+    )
+    kept = pipeline.query.rows(
+        "SELECT order_id, reason FROM unattributable_conversions FINAL "
+        "WHERE account = 'acme' AND order_id IN ({a:String}, {b:String})",
+        {"a": no_phone["order_id"], "b": unknown["order_id"]},
+    )
+    reasons = {r["order_id"]: r["reason"] for r in kept}
+    assert len(kept) == 2 and set(reasons) == {no_phone["order_id"], unknown["order_id"]}
+    assert "no phone names the buyer" in reasons[no_phone["order_id"]]
+    assert "was not issued for this account" in reasons[unknown["order_id"]]

@@ -4,6 +4,7 @@ values are written out by hand from DOMAIN.md, not derived from the mappers."""
 from __future__ import annotations
 
 import base64
+import re
 import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -39,6 +40,7 @@ from schemas.events import (
     SubscriberConversionEvent,
 )
 from schemas.privacy import hash_phone
+from schemas.promo_codes import PromoCode
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 LINK_KEY = b"link-key"
@@ -351,3 +353,53 @@ def test_edge_dead_letters_fit_the_table_key_and_repeat_identically() -> None:
     # dead_letters columns: source_partition UInt32, source_offset UInt64
     assert first.source_partition == 0 and 0 <= first.source_offset < 2**63
     assert first.source_offset == retry.source_offset != other.source_offset
+
+
+def _codes(*issued: PromoCode):  # type: ignore[no-untyped-def]
+    return {c.key: c for c in issued}.get
+
+
+PER_MESSAGE = PromoCode(account="acme", code="SPRING-A1", message_id="m-1", registered_at=NOW)
+CAMPAIGN = PromoCode(account="acme", code="SPRING", campaign="spring", registered_at=NOW)
+
+
+def test_a_per_message_code_is_that_messages_conversion_whatever_its_case() -> None:
+    params = {"promo_code": " spring-a1 ", "order_id": "o-1", "amount": "20", "currency": "USD"}
+    event = from_generic_postback("acme", params, LINK_KEY, NOW, _codes(PER_MESSAGE), PHONE_KEY)
+    assert isinstance(event, ConversionEvent)
+    assert (event.message_id, event.click_id, event.order_id, event.amount) == (
+        "m-1",
+        "",
+        "o-1",
+        Decimal("20"),
+    )
+    again = from_generic_postback("acme", params, LINK_KEY, NOW, _codes(PER_MESSAGE), PHONE_KEY)
+    assert again.event_id == event.event_id  # a retried postback repeats its event
+
+
+def test_a_campaign_code_with_the_buyers_phone_is_the_subscribers_conversion() -> None:
+    params = {"promo_code": "SPRING", "order_id": "o-2", "amount": "30", "currency": "USD"}
+    event = from_generic_postback(
+        "acme", params | {"phone": "+1 (415) 555-0142"}, LINK_KEY, NOW, _codes(CAMPAIGN), PHONE_KEY
+    )
+    assert isinstance(event, SubscriberConversionEvent)
+    assert event.recipient_hash == hash_phone("+14155550142", PHONE_KEY)[0]
+
+
+@pytest.mark.parametrize(
+    ("params", "reason"),
+    [
+        ({"promo_code": "SPRING"}, "campaign-wide (spring) and no phone"),
+        ({"promo_code": "NOPE"}, "NOPE was not issued for this account"),
+    ],
+)
+def test_codes_that_tie_to_no_one_are_kept_as_unattributable(params: dict, reason: str) -> None:  # type: ignore[type-arg]
+    base = {"order_id": "o-3", "amount": "5", "currency": "USD"}
+    with pytest.raises(Unattributable, match=re.escape(reason)) as kept:
+        from_generic_postback("acme", base | params, LINK_KEY, NOW, _codes(CAMPAIGN), PHONE_KEY)
+    assert kept.value.fields["order_id"] == "o-3" and kept.value.fields["click_id"] == ""
+
+
+def test_a_postback_needs_a_click_id_or_a_code() -> None:
+    with pytest.raises(BadCallback, match="click_id.*promo_code"):
+        from_generic_postback("acme", {"order_id": "o", "amount": "1"}, LINK_KEY, NOW)
