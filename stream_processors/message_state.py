@@ -341,14 +341,16 @@ def decided_after_window(state: MessageState) -> list[tuple[str, str, datetime]]
     order included, that happened after the window from the click it carries, that click and
     the send (which says the window) being known: a fact of the event, its click and its send,
     so it never changes and arrival order cannot matter (which of an order's reports counts is
-    the row's business)."""
+    the row's business). A conversion that carries no click (a redeemed promo code) has its
+    window from the send, as in the row."""
     if state.send is None or not state.conversions:
         return []  # most folds: no need to cut the state to its horizon
     state = within_horizon(state)
+    assert state.send is not None
     window = message_window(state)
     out = []
     for k, c in state.conversions.items():
-        at = clicked_at(state, c)
+        at = clicked_at(state, c) if c.click_id else state.send.occurred_at
         if at is not None and c.occurred_at - at > window:
             out.append((k, "conversion", c.occurred_at))
     return out

@@ -198,7 +198,8 @@ def expected_messages(events: list[EventBase]) -> dict[tuple[str, str], Expected
 
 def conversions_after_their_click_window(events: list[EventBase]) -> set[tuple[str, str]]:
     """(account, event id) of every conversion event, repeats of an order included, that
-    happened after its campaign's attribution window from the click it carries, the send known
+    happened after its campaign's attribution window from the click it carries (from the send
+    when it carries none), the send known
     and both inside the message's horizon (send + two windows): what the join writes out as
     late with reason after_window besides the events past the horizon (DOMAIN.md)."""
     sends = {(e.account, e.message_id): e for e in events if isinstance(e, SendEvent)}
@@ -218,7 +219,10 @@ def conversions_after_their_click_window(events: list[EventBase]) -> set[tuple[s
     out = set()
     for e in events:
         if isinstance(e, ConversionEvent) and in_horizon(e):
-            at = clicks.get((e.account, e.message_id, e.click_id))
+            if e.click_id:
+                at = clicks.get((e.account, e.message_id, e.click_id))
+            else:  # no click to carry (a promo code): its window runs from the send
+                at = sends[(e.account, e.message_id)].occurred_at
             if at is not None and e.occurred_at - at > window(e):
                 out.add((e.account, e.event_id))
     return out

@@ -251,3 +251,30 @@ def test_local_send_time_in_the_recipients_zone() -> None:
     assert local_send_time(sent, "America/Los_Angeles") == (18, 4)
     assert local_send_time(sent, "Asia/Kolkata") == (8, 5)  # UTC+5:30
     assert local_send_time(sent, "") == (2, 5)  # unknown zone: UTC
+
+
+def test_a_conversion_without_a_click_has_its_window_from_the_send() -> None:
+    """A redeemed promo code carries no click: inside the 24 h window from the send it counts,
+    after it it is an after-window conversion and a late record, in the row and in the verdict
+    alike (and so in the offline ground truth)."""
+    from stream_processors.message_state import decided_after_window
+
+    send = SEND.model_copy(update={"attribution_window_hours": 24})
+
+    def code_sale(event_id: str, hours: float) -> ConversionEvent:
+        return ConversionEvent(
+            event_id=event_id,
+            occurred_at=at(hours * 3600),
+            order_id=f"o-{event_id}",
+            amount=Decimal("10"),
+            currency="USD",
+            **BASE,
+        )
+
+    inside, after = code_sale("in", 23), code_sale("late", 25)
+    state = fold([send, inside, after])
+    row = funnel_row(state)
+    assert (row.conversions, row.after_window_conversions) == (1, 1)
+    assert [k for k, _, _ in decided_after_window(state)] == ["late"]
+    truth = expected_messages([send, inside, after])[("acme", "m1")]
+    assert [c.event_id for c in truth.after_window_conversions] == ["late"]
