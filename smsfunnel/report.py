@@ -187,7 +187,10 @@ def render(
         "ROAS",
     )
     for column in columns:
-        table.add_column(column, justify="left" if column in columns[:2] else "right")
+        if column in columns[:2]:  # names fold onto more lines rather than lose their end
+            table.add_column(column, justify="left", overflow="fold")
+        else:
+            table.add_column(column, justify="right")
     for s in summaries:
         table.add_row(
             f"{s.campaign} ({window_label(s.windows)})",
