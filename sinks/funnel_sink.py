@@ -473,6 +473,10 @@ class FunnelSink:
             if batch.rows:
                 rows = [funnel_columns(r) for r in batch.rows.values()]
                 self._insert("funnel_rows", rows, FUNNEL_COLUMNS, batch)
+                queryable = datetime.now(UTC)
+                for r in batch.rows.values():
+                    seconds = (queryable - r.last_event_at).total_seconds()
+                    metrics.EVENT_TO_QUERYABLE.observe(max(seconds, 0.0))
                 self._recompute_aggregates(batch.rows.values())
             if batch.credits:
                 rows = [credit_columns(c) for c in batch.credits.values()]

@@ -42,3 +42,10 @@ UNCOMMITTED_PARTITIONS = Gauge(
     "Partitions whose written batches' offsets Kafka has not yet acknowledged. Stays above zero "
     "only while commits fail (broker or coordinator away).",
 )
+EVENT_TO_QUERYABLE = Histogram(
+    "smsfunnel_sink_event_to_queryable_seconds",
+    "Per funnel row written: from the newest event it folds (event time) to ClickHouse "
+    "acknowledging the insert, when the row is queryable. Backfilled history lands in the last "
+    "buckets; the latency objective is read from the first ones.",
+    buckets=(0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600, 6 * 3600, 24 * 3600, 7 * 86400),
+)

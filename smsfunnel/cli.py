@@ -251,6 +251,32 @@ def replay(
 
 
 @app.command()
+def observe(
+    port: int = typer.Option(9090, help="Prometheus web and API port (127.0.0.1)."),
+    interval: str = typer.Option("15s", help="Scrape and rule evaluation interval."),
+) -> None:
+    """Start Debian's Prometheus scraping the running stack (ports from the settings), with the
+    alert rules of infra/prometheus/alerts.yml; Ctrl-C stops it."""
+    from smsfunnel.observe import start_prometheus, write_config
+
+    settings = get_settings()
+    directory = settings.state_dir / "prometheus"
+    config = write_config(settings, directory, interval)
+    try:
+        proc = start_prometheus(config, directory / "data", port, directory / "prometheus.log")
+    except FileNotFoundError as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(1) from None
+    log = directory / "prometheus.log"
+    console.print(f"Prometheus on http://127.0.0.1:{port} (config {config}, log {log})")
+    try:
+        proc.wait()
+    except KeyboardInterrupt:
+        proc.terminate()
+        proc.wait(30)
+
+
+@app.command()
 def generate(
     messages: int = typer.Option(10_000, min=1),
     seed: int = 7,
