@@ -413,3 +413,47 @@ def adjustment_from_postback(
         source="postback",
         received_at=received_at,
     )
+
+
+def adjustment_from_shopify_refund(
+    account: str, body: bytes, received_at: datetime
+) -> ConversionAdjustment:
+    """Shopify `refunds/create`: the refund's successful refund transactions, as one negative
+    adjustment of its order. The refund id is the natural key, so Shopify's retries (the same
+    payload) count once."""
+    try:
+        refund = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise BadCallback("body is not JSON") from None
+    if not isinstance(refund, dict) or "id" not in refund or "order_id" not in refund:
+        raise BadCallback("not a Shopify refund (no 'id' or 'order_id')")
+    transactions = [
+        t
+        for t in refund.get("transactions") or []
+        if isinstance(t, dict) and t.get("kind") == "refund" and t.get("status") == "success"
+    ]
+    if not transactions:
+        raise BadCallback("the refund has no successful refund transaction")
+    currencies = {_currency(t.get("currency"), "USD") for t in transactions}
+    if len(currencies) != 1:
+        raise BadCallback(f"refund transactions in several currencies: {sorted(currencies)}")
+    total = sum((parse_amount(str(t.get("amount") or "")) for t in transactions), Decimal(0))
+    if not total:
+        raise BadCallback("amount is zero: an adjustment changes revenue")
+    occurred = received_at
+    if isinstance(refund.get("created_at"), str):
+        try:
+            occurred = datetime.fromisoformat(refund["created_at"])
+        except ValueError:
+            raise BadCallback("created_at is not an ISO 8601 time") from None
+    return ConversionAdjustment(
+        account=account,
+        adjustment_id=f"shopify-refund-{refund['id']}",
+        order_id=str(refund["order_id"]),
+        kind=AdjustmentKind.REFUND,
+        amount=-total,
+        currency=currencies.pop(),
+        occurred_at=occurred if occurred.tzinfo else received_at,
+        source="shopify",
+        received_at=received_at,
+    )

@@ -29,6 +29,7 @@ from producers.compacted_table import CompactedTable, LocalTable, promo_code_reg
 from producers.conversions import (
     Unattributable,
     adjustment_from_postback,
+    adjustment_from_shopify_refund,
     from_everflow_postback,
     from_generic_postback,
     from_shopify_order,
@@ -67,6 +68,7 @@ from producers.receivers.models import (
     VonageReceipt,
 )
 from producers.tracking_links import InvalidToken, tracking_url, verify_click_id
+from schemas.adjustment import ConversionAdjustment
 from schemas.delivery_status import from_generic
 from schemas.events import (
     EngagementEvent,
@@ -682,6 +684,12 @@ def create_app(
             responses=KEPT_UNATTRIBUTABLE,
         )
 
+    async def publish_adjustment(request: Request, adjustment: ConversionAdjustment) -> None:
+        await request.app.state.producer.send_all(
+            [(CONVERSION_ADJUSTMENTS.name, adjustment.account.encode(), adjustment.to_json())]
+        )
+        ADJUSTMENTS.labels(adjustment.kind.value).inc()
+
     async def adjustment_postback(
         request: Request,
         account: str,
@@ -712,10 +720,7 @@ def create_app(
         params, raw = await query_and_body(request)
         auth.check_postback(secrets_of(account), params.get("secret"), raw, x_smsfunnel_signature)
         adjustment = convert(lambda: adjustment_from_postback(account, params, now()))
-        await request.app.state.producer.send_all(
-            [(CONVERSION_ADJUSTMENTS.name, account.encode(), adjustment.to_json())]
-        )
-        ADJUSTMENTS.labels(adjustment.kind.value).inc()
+        await publish_adjustment(request, adjustment)
         return Response(status_code=204)
 
     for method in ("GET", "POST"):
@@ -784,6 +789,20 @@ def create_app(
         )
         fields = {"X-Shopify-Event-Id": x_shopify_event_id, "body": raw.decode("utf-8", "replace")}
         await publish_conversion(request, build, fields)
+        return Response(status_code=200)
+
+    @app.post("/webhooks/{account}/shopify/refunds-create", tags=["conversions"])
+    async def shopify_refunds_create(
+        request: Request,
+        account: str,
+        x_shopify_hmac_sha256: str | None = Header(None),
+    ) -> Response:
+        """Shopify `refunds/create` webhook, verified like orders/paid: the refund's successful
+        transactions become one negative adjustment of its order (kept once per refund id)."""
+        raw = await request.body()
+        auth.check_shopify_hmac(secrets_of(account), raw, x_shopify_hmac_sha256)
+        adjustment = convert(lambda: adjustment_from_shopify_refund(account, raw, now()))
+        await publish_adjustment(request, adjustment)
         return Response(status_code=200)
 
     return app

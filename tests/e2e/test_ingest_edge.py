@@ -849,3 +849,36 @@ def test_promo_code_conversions_through_the_receivers(edge: Edge, pipeline: Pipe
     assert len(kept) == 2 and set(reasons) == {no_phone["order_id"], unknown["order_id"]}
     assert "no phone names the buyer" in reasons[no_phone["order_id"]]
     assert "was not issued for this account" in reasons[unknown["order_id"]]
+
+
+def test_a_shopify_refund_counts_once_however_often_shopify_sends_it(
+    edge: Edge, pipeline: Pipeline
+) -> None:
+    order = int(time.time_ns() % 10**15)
+    body = orjson.dumps(
+        {
+            "id": order + 1,
+            "order_id": order,
+            "transactions": [
+                {"kind": "refund", "status": "success", "amount": "15.00", "currency": "EUR"}
+            ],
+        }
+    )
+    signature = base64.b64encode(
+        hmac.new(b"acme-shopify-secret", body, hashlib.sha256).digest()
+    ).decode()
+    url = f"{edge.url}/webhooks/acme/shopify/refunds-create"
+    headers = {"X-Shopify-Hmac-Sha256": signature, "Content-Type": "application/json"}
+    for _ in range(2):  # the original and Shopify's retry
+        assert httpx.post(url, content=body, headers=headers).status_code == 200
+    tampered = {**headers, "X-Shopify-Hmac-Sha256": base64.b64encode(b"x" * 32).decode()}
+    assert httpx.post(url, content=body, headers=tampered).status_code == 401
+    pipeline.drain()
+    rows = pipeline.query.rows(
+        "SELECT adjustment_id, kind, toString(amount) AS amount, currency "
+        "FROM conversion_adjustments FINAL WHERE account = 'acme' AND order_id = {o:String}",
+        {"o": str(order)},
+    )
+    assert [(r["adjustment_id"], r["kind"], Decimal(r["amount"]), r["currency"]) for r in rows] == [
+        (f"shopify-refund-{order + 1}", "refund", Decimal("-15"), "EUR")
+    ]

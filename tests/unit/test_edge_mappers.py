@@ -16,6 +16,7 @@ import pytest
 from producers.conversions import (
     Unattributable,
     adjustment_from_postback,
+    adjustment_from_shopify_refund,
     from_everflow_postback,
     from_generic_postback,
     from_shopify_order,
@@ -403,3 +404,42 @@ def test_codes_that_tie_to_no_one_are_kept_as_unattributable(params: dict, reaso
 def test_a_postback_needs_a_click_id_or_a_code() -> None:
     with pytest.raises(BadCallback, match="click_id.*promo_code"):
         from_generic_postback("acme", {"order_id": "o", "amount": "1"}, LINK_KEY, NOW)
+
+
+def test_a_shopify_refund_is_one_negative_adjustment_of_its_order() -> None:
+    body = orjson.dumps(
+        {
+            "id": 909,
+            "order_id": 450789469,
+            "created_at": "2026-11-20T13:00:00-05:00",
+            "transactions": [
+                {"kind": "refund", "status": "success", "amount": "10.00", "currency": "USD"},
+                {"kind": "refund", "status": "success", "amount": "2.50", "currency": "USD"},
+                {"kind": "refund", "status": "failure", "amount": "99.00", "currency": "USD"},
+                {"kind": "sale", "status": "success", "amount": "50.00", "currency": "USD"},
+            ],
+        }
+    )
+    a = adjustment_from_shopify_refund("acme", body, NOW)
+    assert (a.adjustment_id, a.order_id, a.kind.value, a.amount, a.currency, a.source) == (
+        "shopify-refund-909",
+        "450789469",
+        "refund",
+        Decimal("-12.50"),
+        "USD",
+        "shopify",
+    )
+    assert a.occurred_at == datetime(2026, 11, 20, 18, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("body", "named"),
+    [
+        (b"not json", "JSON"),
+        (orjson.dumps({"id": 1}), "order_id"),
+        (orjson.dumps({"id": 1, "order_id": 2, "transactions": []}), "no successful refund"),
+    ],
+)
+def test_bad_shopify_refunds_are_named(body: bytes, named: str) -> None:
+    with pytest.raises(BadCallback, match=named):
+        adjustment_from_shopify_refund("acme", body, NOW)
