@@ -465,11 +465,10 @@ class FunnelSink:
     def flush(self, batch: Batch) -> None:
         started = time.monotonic()
         with self.lock:
-            # Adjustments first: the recompute of the rows' cohorts reads them.
+            # Adjustments and rows before the aggregate: its net revenue reads both.
             if batch.adjustments:
                 rows = [adjustment_columns(a) for a in batch.adjustments.values()]
                 self._insert("conversion_adjustments", rows, ADJUSTMENT_COLUMNS, batch)
-                self._recompute_adjusted(batch.adjustments.values())
             if batch.rows:
                 rows = [funnel_columns(r) for r in batch.rows.values()]
                 self._insert("funnel_rows", rows, FUNNEL_COLUMNS, batch)
@@ -477,7 +476,7 @@ class FunnelSink:
                 for r in batch.rows.values():
                     seconds = (queryable - r.last_event_at).total_seconds()
                     metrics.EVENT_TO_QUERYABLE.observe(max(seconds, 0.0))
-                self._recompute_aggregates(batch.rows.values())
+            self._recompute_aggregates(batch.rows.values(), batch.adjustments.values())
             if batch.credits:
                 rows = [credit_columns(c) for c in batch.credits.values()]
                 self._insert("attribution_credits", rows, CREDIT_COLUMNS, batch)
@@ -600,19 +599,22 @@ class FunnelSink:
         )
         metrics.ROWS_WRITTEN.labels(table).inc(len(rows))
 
-    def _recompute_adjusted(self, adjustments: Iterable[ConversionAdjustment]) -> None:
-        """The cohorts whose net revenue the adjustments change: those of the messages that
-        count the adjusted orders (a message written later is recomputed with its own batch)."""
+    def _recompute_aggregates(
+        self, rows: Iterable[FunnelRow], adjustments: Iterable[ConversionAdjustment]
+    ) -> None:
+        """Once per batch, the cohorts it touched: those of its rows, and those of the messages
+        counting the orders its adjustments adjust (a message written later is recomputed with
+        its own batch)."""
+        cohorts = {(r.account, r.campaign, send_hour(r)) for r in rows if r.has_send}
         orders = sorted({(a.account, a.order_id) for a in adjustments})
-        found = self.client.query(ADJUSTED_COHORTS, parameters={"orders": orders})
-        cohorts = sorted(tuple(r) for r in found.result_rows)
+        if orders:
+            found = self.client.query(ADJUSTED_COHORTS, parameters={"orders": orders})
+            cohorts |= {
+                (account, campaign, hour if hour.tzinfo else hour.replace(tzinfo=UTC))
+                for account, campaign, hour in found.result_rows
+            }
         if cohorts:
-            self.client.command(RECOMPUTE_COHORTS, parameters={"cohorts": cohorts})
-
-    def _recompute_aggregates(self, rows: Iterable[FunnelRow]) -> None:
-        cohorts = sorted({(r.account, r.campaign, send_hour(r)) for r in rows if r.has_send})
-        if cohorts:
-            self.client.command(RECOMPUTE_COHORTS, parameters={"cohorts": cohorts})
+            self.client.command(RECOMPUTE_COHORTS, parameters={"cohorts": sorted(cohorts)})
 
 
 _RETRIABLE_COMMIT_ERRORS = frozenset(
