@@ -306,6 +306,18 @@ def _shopify_click_id(order: Mapping[str, Any]) -> str | None:
     return click_id_from_url(landing) if isinstance(landing, str) and landing else None
 
 
+def _shopify_payload(body: bytes, what: str, *required: str) -> dict[str, Any]:
+    """A webhook's JSON object, with the fields every one of its kind has."""
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise BadCallback("body is not JSON") from None
+    if not isinstance(payload, dict) or any(field not in payload for field in required):
+        fields = " or ".join(f"'{field}'" for field in required)
+        raise BadCallback(f"not a Shopify {what} (no {fields})")
+    return payload
+
+
 def from_shopify_order(
     account: str,
     body: bytes,
@@ -317,12 +329,7 @@ def from_shopify_order(
     """Shopify `orders/paid`. Retries carry the original payload and the same
     X-Shopify-Event-Id, which is the natural key. Unattributable: the order has neither our
     click id nor a phone number, so nothing ties it to an SMS (the receiver keeps it)."""
-    try:
-        order = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        raise BadCallback("body is not JSON") from None
-    if not isinstance(order, dict) or "id" not in order:
-        raise BadCallback("not a Shopify order (no 'id')")
+    order = _shopify_payload(body, "order", "id")
     order_id = str(order["id"])
     amount = parse_amount(str(order.get("total_price") or "0"))
     currency = _currency(order.get("currency"), "USD")
@@ -421,12 +428,7 @@ def adjustment_from_shopify_refund(
     """Shopify `refunds/create`: the refund's successful refund transactions, as one negative
     adjustment of its order. The refund id is the natural key, so Shopify's retries (the same
     payload) count once."""
-    try:
-        refund = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        raise BadCallback("body is not JSON") from None
-    if not isinstance(refund, dict) or "id" not in refund or "order_id" not in refund:
-        raise BadCallback("not a Shopify refund (no 'id' or 'order_id')")
+    refund = _shopify_payload(body, "refund", "id", "order_id")
     transactions = [
         t
         for t in refund.get("transactions") or []

@@ -366,7 +366,8 @@ COORDINATOR_NOT_SETTLED = COMMIT_REFUSED | {
     KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
     KafkaError.REQUEST_TIMED_OUT,
 }
-_NOT_SETTLED_NAMES = {KafkaError(c).name() for c in LEADER_NOT_SETTLED | COORDINATOR_NOT_SETTLED}
+NOT_SETTLED = LEADER_NOT_SETTLED | COORDINATOR_NOT_SETTLED
+_NOT_SETTLED_NAMES = {KafkaError(c).name() for c in NOT_SETTLED}
 
 
 def transient_assignment_failure(exc: PartitionAssignmentError) -> bool:
@@ -376,7 +377,7 @@ def transient_assignment_failure(exc: PartitionAssignmentError) -> bool:
     RuntimeError whose text alone holds the KafkaError, hence the look at its `code=`."""
     cause = exc.__cause__
     if isinstance(cause, KafkaException):
-        return cause.args[0].code() in LEADER_NOT_SETTLED | COORDINATOR_NOT_SETTLED
+        return cause.args[0].code() in NOT_SETTLED
     if isinstance(cause, RuntimeError):
         named = re.search(r"code=(\w+)", str(cause))
         return named is not None and named.group(1) in _NOT_SETTLED_NAMES
