@@ -4,7 +4,13 @@ Nothing is mocked."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import math
+import os
+import subprocess
+import sys
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -14,7 +20,9 @@ from fractions import Fraction
 from pathlib import Path
 from subprocess import Popen
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
+import httpx
 import orjson
 import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
@@ -22,6 +30,7 @@ from pydantic import SecretStr
 
 from infra.local_kafka import LocalKafka, free_port
 from infra.topics import provision_topics
+from producers.tracking_links import sign_token
 from sinks.query_client import SinkQuery
 from smsfunnel.drain import pipeline_stages, wait_until_drained
 from smsfunnel.processes import settings_env, spawn_service, stop_service
@@ -237,6 +246,69 @@ def assert_credits_match_ground_truth(
                 else:
                     assert abs(Fraction(have) - Fraction(w)) <= Fraction(1, 10**20)
     return attributed
+
+
+# A phone's browser: its clicks are human (click_classification.py).
+BROWSER = {"User-Agent": "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X)"}
+
+
+def register_link(edge: Edge, destination: str, **extra: str) -> str:
+    resp = httpx.post(
+        f"{edge.url}/v1/accounts/acme/links",
+        json={"destination": destination, **extra},
+        headers={"Authorization": "Bearer acme-api-key"},
+    )
+    assert resp.status_code == 201, resp.text
+    return resp.json()["link_id"]
+
+
+def get_until_known(
+    url: str, timeout: float = 20.0, method: str = "GET", headers: dict[str, str] | None = None
+) -> httpx.Response:
+    """The redirector follows the link registry asynchronously: wait until it knows the link."""
+    deadline = time.monotonic() + timeout
+    while True:
+        resp = httpx.request(method, url, follow_redirects=False, headers=headers)
+        if resp.status_code != 404 or time.monotonic() > deadline:
+            return resp
+        time.sleep(0.1)
+
+
+def human_click(edge: Edge, link_id: str, message_id: str) -> str:
+    """A person's tap on acme's link in the message, through the compiled redirector: its
+    click id (the smsclid the redirect hands the landing page)."""
+    token = sign_token(LINK_KEY.encode(), "acme", link_id, message_id)
+    resp = get_until_known(f"{edge.redirector_url}/{token}", headers=BROWSER)
+    assert resp.status_code == 302, resp.text
+    return parse_qs(urlsplit(resp.headers["location"]).query)["smsclid"][0]
+
+
+def shopify_signature(body: bytes) -> str:
+    """X-Shopify-Hmac-Sha256 for acme: base64 of the HMAC-SHA256 of the raw body, computed here
+    as Shopify documents it, not by the code under test."""
+    return base64.b64encode(
+        hmac.new(b"acme-shopify-secret", body, hashlib.sha256).digest()
+    ).decode()
+
+
+def report_cli(pipeline: Pipeline, *args: str) -> subprocess.CompletedProcess[str]:
+    """`smsfunnel report ARGS` as a user runs it, reading through the pipeline's running sink,
+    in a wide terminal."""
+    env = {
+        **os.environ,
+        "SMSFUNNEL_SINK_HTTP_PORT": str(pipeline.settings.sink_http_port),
+        "COLUMNS": "400",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "smsfunnel", "report", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=PROJECT_ROOT,
+    )
+    assert result.returncode == 0, result.stderr
+    return result
 
 
 def metric_value(port: int, name: str, labels: str) -> float:

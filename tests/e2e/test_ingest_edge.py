@@ -35,12 +35,17 @@ from schemas.topics import (
 
 from .conftest import (
     LINK_KEY,
+    MODELS,
     PHONE_KEY,
     Edge,
     Pipeline,
+    get_until_known,
+    human_click,
     metric_value,
     raw_topic_bytes,
     read_topic,
+    register_link,
+    shopify_signature,
 )
 
 pytestmark = pytest.mark.e2e
@@ -174,26 +179,6 @@ def test_bad_sends_get_a_422_naming_the_problem(edge: Edge, change: dict, named:
     )
     assert resp.status_code == 422, resp.text
     assert named in resp.text
-
-
-def register_link(edge: Edge, destination: str, **extra: str) -> str:
-    resp = httpx.post(
-        f"{edge.url}/v1/accounts/acme/links",
-        json={"destination": destination, **extra},
-        headers={"Authorization": "Bearer acme-api-key"},
-    )
-    assert resp.status_code == 201, resp.text
-    return resp.json()["link_id"]
-
-
-def get_until_known(url: str, timeout: float = 20.0, method: str = "GET") -> httpx.Response:
-    """The redirector follows the link registry asynchronously: wait until it knows the link."""
-    deadline = time.monotonic() + timeout
-    while True:
-        resp = httpx.request(method, url, follow_redirects=False)
-        if resp.status_code != 404 or time.monotonic() > deadline:
-            return resp
-        time.sleep(0.1)
 
 
 def test_click_redirect_landing_and_postback_tie_back_to_the_message(
@@ -372,9 +357,7 @@ def test_shopify_orders_paid_verified_by_hmac(edge: Edge) -> None:
             },
         )
 
-    digest = base64.b64encode(
-        hmac.new(b"acme-shopify-secret", body, hashlib.sha256).digest()
-    ).decode()
+    digest = shopify_signature(body)
     assert post(body, digest).status_code == 200
     event_id = expected_id("acme", "shopify", event_header)
     record = one(read_topic(edge.bootstrap, CONVERSIONS.name, with_id(event_id)), event_id)
@@ -395,9 +378,7 @@ def test_shopify_orders_paid_verified_by_hmac(edge: Edge) -> None:
             "customer": {"phone": "+14155550188"},
         }
     )
-    sig = base64.b64encode(
-        hmac.new(b"acme-shopify-secret", phone_only, hashlib.sha256).digest()
-    ).decode()
+    sig = shopify_signature(phone_only)
     assert post(phone_only, sig).status_code == 200
     record = one(
         read_topic(edge.bootstrap, SUBSCRIBER_CONVERSIONS.name, with_id(event_id)), event_id
@@ -405,9 +386,7 @@ def test_shopify_orders_paid_verified_by_hmac(edge: Edge) -> None:
     assert record["recipient_hash"] == phone_hash("+14155550188")
 
     nothing = orjson.dumps({"id": order_id + 2, "total_price": "1.00", "currency": "USD"})
-    sig = base64.b64encode(
-        hmac.new(b"acme-shopify-secret", nothing, hashlib.sha256).digest()
-    ).decode()
+    sig = shopify_signature(nothing)
     assert post(nothing, sig).status_code == 200
     kept = read_topic(
         edge.bootstrap,
@@ -531,9 +510,7 @@ def test_unattributable_order_is_kept_once_in_clickhouse(edge: Edge, pipeline: P
     unattributable_conversions table with its reason, once, however often Shopify retries it."""
     order_id = int(time.time_ns() % 10**15)
     body = orjson.dumps({"id": order_id, "total_price": "5.00", "currency": "USD"})
-    signature = base64.b64encode(
-        hmac.new(b"acme-shopify-secret", body, hashlib.sha256).digest()
-    ).decode()
+    signature = shopify_signature(body)
     headers = {
         "X-Shopify-Hmac-Sha256": signature,
         "X-Shopify-Event-Id": f"evt-orphan-{order_id}",
@@ -627,17 +604,7 @@ def test_refunds_count_once_and_attributed_revenue_is_net_of_them(
         headers={"Authorization": "Bearer acme-api-key"},
     )
     assert resp.status_code == 202, resp.text
-    token = sign_token(
-        LINK_KEY.encode(), "acme", register_link(edge, "https://shop.example/"), message_id
-    )
-    browser = {"User-Agent": "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X)"}
-    deadline = time.monotonic() + 20
-    while (
-        click := httpx.get(f"{edge.redirector_url}/{token}", headers=browser)
-    ).status_code == 404:
-        assert time.monotonic() < deadline, "the redirector never learnt the link"
-        time.sleep(0.1)
-    click_id = parse_qs(urlsplit(click.headers["location"]).query)["smsclid"][0]
+    click_id = human_click(edge, register_link(edge, "https://shop.example/"), message_id)
     order = f"o-refund-{time.time_ns()}"
     secret = {"secret": "acme-postback-secret"}
     purchase = {"click_id": click_id, "order_id": order, "amount": "80.00", "currency": "USD"}
@@ -732,10 +699,7 @@ def test_refunds_count_once_and_attributed_revenue_is_net_of_them(
     assert {
         r["model"]: (Decimal(r["revenue"]), Decimal(r["adjustments"]), Decimal(r["conversions"]))
         for r in money
-    } == {
-        model: (Decimal("55"), Decimal("-25"), Decimal("1"))
-        for model in ("last_click", "first_click", "linear", "time_decay", "position_based")
-    }
+    } == {model: (Decimal("55"), Decimal("-25"), Decimal("1")) for model in MODELS}
     stray_rows = pipeline.query.rows(
         "SELECT order_id, toString(amount) AS amount, reason FROM unattributable_adjustments "
         "WHERE account = 'acme' AND order_id IN ({o:String}, {n:String})",
@@ -799,14 +763,7 @@ def test_promo_code_conversions_through_the_receivers(edge: Edge, pipeline: Pipe
     )
     assert httpx.post(codes, json={"code": wide, "campaign": campaign}).status_code == 401
 
-    token = sign_token(
-        LINK_KEY.encode(), "acme", register_link(edge, "https://shop.example/"), message_id
-    )
-    browser = {"User-Agent": "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X)"}
-    deadline = time.monotonic() + 20
-    while httpx.get(f"{edge.redirector_url}/{token}", headers=browser).status_code == 404:
-        assert time.monotonic() < deadline, "the redirector never learnt the link"
-        time.sleep(0.1)
+    human_click(edge, register_link(edge, "https://shop.example/"), message_id)
 
     url = f"{edge.url}/postbacks/acme/conversion"
     secret = {"secret": "acme-postback-secret", "currency": "USD"}
@@ -838,7 +795,7 @@ def test_promo_code_conversions_through_the_receivers(edge: Edge, pipeline: Pipe
     )
     # both sales credit the subscriber's one touch, the click on the message
     assert {r["model"]: Decimal(r["revenue"]) for r in money} == dict.fromkeys(
-        ("last_click", "first_click", "linear", "time_decay", "position_based"), Decimal("50")
+        MODELS, Decimal("50")
     )
     kept = pipeline.query.rows(
         "SELECT order_id, reason FROM unattributable_conversions FINAL "
@@ -864,9 +821,7 @@ def test_a_shopify_refund_counts_once_however_often_shopify_sends_it(
             ],
         }
     )
-    signature = base64.b64encode(
-        hmac.new(b"acme-shopify-secret", body, hashlib.sha256).digest()
-    ).decode()
+    signature = shopify_signature(body)
     url = f"{edge.url}/webhooks/acme/shopify/refunds-create"
     headers = {"X-Shopify-Hmac-Sha256": signature, "Content-Type": "application/json"}
     for _ in range(2):  # the original and Shopify's retry

@@ -16,13 +16,12 @@ import pytest
 from producers.kafka_producer import EventProducer
 from producers.workload import generate_campaign
 from schemas.events import ClickEvent, ConversionEvent, InboundEvent, InboundKind, SendEvent
-from tests.e2e.conftest import Pipeline
+from tests.e2e.conftest import MODELS, Pipeline, report_cli
 from tests.ground_truth import ExpectedMessage, expected_attribution, expected_weights
 
 pytestmark = pytest.mark.e2e
 ACCOUNT = "e2e-metric-views"
 DIMS = ("campaign", "variant", "segment", "sender", "country", "carrier")
-MODELS = ("last_click", "first_click", "linear", "time_decay", "position_based")
 
 
 def dims(m: ExpectedMessage) -> tuple[str, ...]:
@@ -490,25 +489,12 @@ def test_html_report_renders_in_chromium(pipeline: Pipeline, workload, tmp_path)
     """`smsfunnel report --html` as a user runs it (through the running sink), then the page as
     headless Chromium renders it: the figures it shows equal ground truth, every chart is
     there, and nothing is fetched from outside the file."""
-    import os
     import re
     import subprocess
-    import sys
-
-    from smsfunnel.settings import PROJECT_ROOT
 
     sent, attribution, _, _, _ = workload
     page = tmp_path / "report.html"
-    env = {**os.environ, "SMSFUNNEL_SINK_HTTP_PORT": str(pipeline.settings.sink_http_port)}
-    result = subprocess.run(
-        [sys.executable, "-m", "smsfunnel", "report", "--account", ACCOUNT, "--html", str(page)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=PROJECT_ROOT,
-    )
-    assert result.returncode == 0, result.stderr
+    report_cli(pipeline, "--account", ACCOUNT, "--html", str(page))
     source = page.read_text()
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", source)  # self-contained
 

@@ -22,19 +22,12 @@ money to the cent), and the after-window and unattributable conversions with the
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-import os
 import re
-import subprocess
-import sys
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import orjson
@@ -42,33 +35,27 @@ import pytest
 
 from producers.tracking_links import new_click_id, sign_token
 from smsfunnel.report import attributed_summary
-from smsfunnel.settings import PROJECT_ROOT
 
-from .conftest import LINK_KEY, Edge, Pipeline
+from .conftest import (
+    LINK_KEY,
+    MODELS,
+    Edge,
+    Pipeline,
+    human_click,
+    register_link,
+    report_cli,
+    shopify_signature,
+)
 
 pytestmark = pytest.mark.e2e
 BEARER = {"Authorization": "Bearer acme-api-key"}
-BROWSER = {"User-Agent": "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X)"}
 SECRET = {"secret": "acme-postback-secret", "currency": "USD"}
-MODELS = ("last_click", "first_click", "linear", "time_decay", "position_based")
-
-
-def click(edge: Edge, link_id: str, message_id: str) -> str:
-    token = sign_token(LINK_KEY.encode(), "acme", link_id, message_id)
-    deadline = time.monotonic() + 20
-    while (resp := httpx.get(f"{edge.redirector_url}/{token}", headers=BROWSER)).status_code == 404:
-        assert time.monotonic() < deadline, "the redirector never learnt the link"
-        time.sleep(0.1)
-    return parse_qs(urlsplit(resp.headers["location"]).query)["smsclid"][0]
 
 
 def shopify(edge: Edge, order: dict[str, object], event_id: str) -> int:
     body = orjson.dumps(order)
-    signature = base64.b64encode(
-        hmac.new(b"acme-shopify-secret", body, hashlib.sha256).digest()
-    ).decode()
     headers = {
-        "X-Shopify-Hmac-Sha256": signature,
+        "X-Shopify-Hmac-Sha256": shopify_signature(body),
         "X-Shopify-Event-Id": event_id,
         "Content-Type": "application/json",
     }
@@ -123,12 +110,8 @@ def test_every_number_uses_one_definition_of_a_conversion(
             ).status_code
             == 204
         )
-    link = httpx.post(
-        f"{edge.url}/v1/accounts/acme/links",
-        json={"destination": "https://shop.example/"},
-        headers=BEARER,
-    ).json()["link_id"]
-    click1, _ = click(edge, link, m1), click(edge, link, m3)
+    link = register_link(edge, "https://shop.example/")
+    click1, _ = human_click(edge, link, m1), human_click(edge, link, m3)
 
     postback = f"{edge.url}/postbacks/acme/conversion"
     o1, o2, o3, o4, o5 = (f"o{i}-{tag}" for i in range(1, 6))
@@ -295,20 +278,7 @@ def test_every_number_uses_one_definition_of_a_conversion(
 
     # the HTML report, as a user writes it, shows the same money per variant
     page = tmp_path / "report.html"
-    env = {
-        **os.environ,
-        "SMSFUNNEL_SINK_HTTP_PORT": str(pipeline.settings.sink_http_port),
-        "COLUMNS": "400",  # a wide terminal
-    }
-    result = subprocess.run(
-        [sys.executable, "-m", "smsfunnel", "report", "--account", "acme", "--html", str(page)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=PROJECT_ROOT,
-    )
-    assert result.returncode == 0, result.stderr
+    result = report_cli(pipeline, "--account", "acme", "--html", str(page))
     table = re.search(r"<table class='money'>(.*?)</table>", page.read_text(), re.S)
     assert table is not None
     mine = [row for row in table.group(1).split("<tr>") if f"<td>{campaign}</td>" in row]
