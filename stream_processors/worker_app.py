@@ -46,7 +46,7 @@ from quixstreams.exceptions import PartitionAssignmentError
 from quixstreams.kafka.exceptions import KafkaConsumerException
 from quixstreams.models import Topic
 from quixstreams.models.serializers import SerializationContext, Serializer
-from quixstreams.models.topics.exceptions import CreateTopicFailure
+from quixstreams.models.topics.exceptions import CreateTopicFailure, TopicNotFoundError
 
 from schemas.topics import (
     ATTRIBUTION_CREDITS,
@@ -402,12 +402,14 @@ def start_app(settings: Settings) -> Application:
     while True:
         # Building the app creates the changelog topics; a broker that has only just started
         # (or restarted) can refuse that for a moment ("All brokers are currently fenced",
-        # seen in the suite), and Quix does not retry it.
+        # seen in the suite), and Quix does not retry it. A broker stopping right after it
+        # created one makes Quix's read-back miss it: TopicNotFoundError, which was the worker's
+        # exit 1 in CI's postback outage test (its log, kept since stop 18, said so).
         try:
             app = create_app(settings)
             wait_for_changelogs(settings.bootstrap_servers(), settings.worker_id)
             return app
-        except (CreateTopicFailure, KafkaException, TimeoutError) as exc:
+        except (CreateTopicFailure, TopicNotFoundError, KafkaException, TimeoutError) as exc:
             if time.monotonic() - started_at > STARTUP_TIMEOUT:
                 raise
             log.warning("worker cannot start yet, trying again: %r", exc)

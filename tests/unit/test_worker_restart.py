@@ -16,6 +16,7 @@ from confluent_kafka import KafkaError, KafkaException
 from quixstreams.checkpointing.exceptions import CheckpointConsumerCommitError
 from quixstreams.exceptions import PartitionAssignmentError
 from quixstreams.kafka.exceptions import KafkaConsumerException
+from quixstreams.models.topics.exceptions import CreateTopicFailure, TopicNotFoundError
 
 from smsfunnel.settings import Settings
 from stream_processors import metrics, worker_app
@@ -182,3 +183,44 @@ def test_a_committed_offset_error_restarts_only_while_the_coordinator_settles(
         with pytest.raises(PartitionAssignmentError):
             run_with(monkeypatch, apps)
         assert not apps[1].ran
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        TopicNotFoundError('Topic "changelog__x" not found on the broker'),
+        CreateTopicFailure("All brokers are currently fenced"),
+    ],
+)
+def test_a_start_that_meets_a_broker_coming_or_going_is_tried_again(
+    monkeypatch: pytest.MonkeyPatch, error: Exception
+) -> None:
+    """CI, stop 18: the broker stopped right after Quix created a changelog topic, Quix's
+    read-back did not find it (TopicNotFoundError) and the worker exited 1."""
+    built: list[object] = []
+
+    def create_app(_settings: Any) -> object:
+        built.append(object())
+        if len(built) == 1:
+            raise error
+        return built[-1]
+
+    monkeypatch.setattr(worker_app, "create_app", create_app)
+    monkeypatch.setattr(worker_app, "wait_for_changelogs", lambda *_a, **_k: None)
+    monkeypatch.setattr(worker_app.time, "sleep", lambda _s: None)
+    assert worker_app.start_app(Settings(kafka_bootstrap="127.0.0.1:1")) is built[1]
+
+
+def test_a_start_that_keeps_failing_gives_up_after_the_startup_timeout(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clock = iter(range(0, 10_000, 30))
+    monkeypatch.setattr(worker_app.time, "monotonic", lambda: float(next(clock)))
+    monkeypatch.setattr(worker_app.time, "sleep", lambda _s: None)
+
+    def create_app(_settings: Any) -> object:
+        raise TopicNotFoundError("gone")
+
+    monkeypatch.setattr(worker_app, "create_app", create_app)
+    with pytest.raises(TopicNotFoundError):
+        worker_app.start_app(Settings(kafka_bootstrap="127.0.0.1:1"))
