@@ -155,6 +155,9 @@ class EvictionSchedule:
     def pending(self) -> int:
         return sum(len(h) for h in self.heaps.values())
 
+    def of(self, partition: int) -> int:
+        return len(self.heaps.get(partition, ()))
+
     def clear(self, partition: int | None = None) -> None:
         if partition is None:
             self.heaps.clear()
@@ -281,6 +284,10 @@ class EventTimeEviction:
         if clock.watermark is None or stored > clock.watermark:
             clock.watermark = clock.persisted = stored
         return True
+
+    def scheduled(self, partition: int) -> int:
+        """Schedule entries of one partition."""
+        return self.schedule.of(partition)
 
     def watermark(self, partition: int) -> datetime | None:
         clock = self.clocks.get(partition)

@@ -95,6 +95,13 @@ class JoinStep:
         """The partition's table was (re)opened: assigned, or recovered since last seen."""
         self.progress.assigned(partition, JOIN_NAMES)
         self.core.rebuild(partition)
+        # One line per partition and recovery: what a missed eviction is traced back to.
+        log.info(
+            "join partition %d opened: %d scheduled, watermark %s",
+            partition,
+            self.core.eviction.scheduled(partition),
+            self.core.watermark(partition),
+        )
 
     def __call__(
         self, partition: int, topic: str, offset: int, key: bytes, value: bytes
