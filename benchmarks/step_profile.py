@@ -29,6 +29,7 @@ from schemas.topics import (
     record_key,
 )
 from smsfunnel.settings import Settings
+from stream_processors.checkpoint_outputs import CheckpointOutputs
 from stream_processors.stage_steps import AttributeStep, JoinStep, Output, ResolveStep
 from stream_processors.subscriber_stage import StageSettings
 from stream_processors.worker_app import COMMITTED_WITH_OUTPUTS
@@ -75,7 +76,9 @@ class CaughtUp:
         return []
 
 
-def play(records: list[Output]) -> tuple[int, Counter[str]]:
+def play(records: list[Output], checkpoint: int) -> tuple[int, Counter[str]]:
+    """Every step's outputs wait for the checkpoint, as in the worker (CheckpointSink): one
+    after each `checkpoint` steps, and then the outputs that are inputs go round again."""
     settings = Settings()
     lateness = timedelta(hours=settings.allowed_lateness_hours)
     retention = timedelta(days=settings.closed_marker_days)
@@ -90,20 +93,25 @@ def play(records: list[Output]) -> tuple[int, Counter[str]]:
     route |= {s.name: ("attribution", attribute) for s in ATTRIBUTION_INPUTS}
     offsets: Counter[tuple[str, int]] = Counter()
     produced: Counter[str] = Counter()
-    queue = deque(records)
+    queue: deque[tuple[str, bytes, bytes]] = deque((t, k, v) for t, k, v, _ in records)
+    outputs = CheckpointOutputs()
     steps = 0
-    while queue:
-        topic, key, value = queue.popleft()
-        partition = zlib.crc32(key) % PARTITIONS
-        offset = offsets[(topic, partition)]
-        offsets[(topic, partition)] += 1
-        table, step = route[topic]
-        tables[table].use(partition)
-        for out in step(partition, topic, offset, key, value):
-            produced[out[0]] += 1
-            if out[0] in route:
-                queue.append(out)
-        steps += 1
+    while queue or len(outputs):
+        if queue:
+            topic, key, value = queue.popleft()
+            partition = zlib.crc32(key) % PARTITIONS
+            offset = offsets[(topic, partition)]
+            offsets[(topic, partition)] += 1
+            table, step = route[topic]
+            tables[table].use(partition)
+            for out in step(partition, topic, offset, key, value):
+                outputs.add(*out)
+            steps += 1
+        if not queue or steps % checkpoint == 0:
+            for out in outputs.drain():
+                produced[out[0]] += 1
+                if out[0] in route:
+                    queue.append(out)
     return steps, produced
 
 
@@ -111,19 +119,25 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--messages", type=int, default=10_000)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--checkpoint",
+        type=int,
+        default=2_000,
+        help="steps per checkpoint (the worker's is 1 s: about 2,000 steps at its speed)",
+    )
     parser.add_argument("--profile", type=int, default=0, help="print the top N functions")
     parser.add_argument("--sort", default="tottime", help="pstats order: tottime, cumulative")
     args = parser.parse_args()
     workload = generate_campaign(args.messages, seed=args.seed)
     records: list[Output] = [
-        (TOPIC_FOR_EVENT_TYPE[e.event_type].name, record_key(e), event_to_json(e))  # type: ignore[attr-defined]
+        (TOPIC_FOR_EVENT_TYPE[e.event_type].name, record_key(e), event_to_json(e), None)  # type: ignore[attr-defined]
         for e in workload.events
     ]
     profiler = cProfile.Profile() if args.profile else None
     started, cpu = time.perf_counter(), time.process_time()
     if profiler:
         profiler.enable()
-    steps, produced = play(records)
+    steps, produced = play(records, args.checkpoint)
     if profiler:
         profiler.disable()
     seconds, cpu = time.perf_counter() - started, time.process_time() - cpu

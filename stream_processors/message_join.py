@@ -54,10 +54,16 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class JoinOutput:
-    rows: list[FunnelRow] = field(default_factory=list)
+    # the states whose row is due; built on demand (`rows`), so that the worker builds only the
+    # last row of a message in each checkpoint (checkpoint_outputs.py)
+    row_states: list[MessageState] = field(default_factory=list)
     references: list[MessageReference] = field(default_factory=list)
     snapshots: list[SubscriberSnapshot] = field(default_factory=list)
     late: list[LateEvent] = field(default_factory=list)
+
+    @property
+    def rows(self) -> list[FunnelRow]:
+        return [funnel_row(state) for state in self.row_states]
 
 
 def _content(record: BaseModel) -> dict[str, object]:
@@ -262,7 +268,7 @@ class MessageJoin:
                             attribution_window_hours=event.attribution_window_hours,
                         )
                     )
-        out.rows.append(funnel_row(state))
+        out.row_states.append(state)  # not changed after: the next event decodes its own
         # Re-key stage: what the subscriber did with this message, to the attribution stage,
         # when its content changed.
         snapshot = subscriber_snapshot(state)

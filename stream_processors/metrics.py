@@ -20,7 +20,14 @@ DEAD_LETTERS = Counter(
     ["topic", "reason"],
 )
 FUNNEL_ROWS_EMITTED = Counter(
-    "smsfunnel_join_funnel_rows_emitted_total", "Funnel row versions produced."
+    "smsfunnel_join_funnel_rows_emitted_total",
+    "Funnel row versions produced (the last of each message in each checkpoint).",
+)
+OUTPUTS_SUPERSEDED = Counter(
+    "smsfunnel_worker_outputs_superseded_total",
+    "Output records not produced because a later version of the same message's row or "
+    "snapshot was made in the same checkpoint, by topic.",
+    ["topic"],
 )
 EVENT_LAG_SECONDS = Histogram(
     "smsfunnel_join_event_lag_seconds",

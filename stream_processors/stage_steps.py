@@ -31,7 +31,9 @@ from schemas.topics import (
     SUBSCRIBER_ACTIVITY,
 )
 from stream_processors import metrics, subscriber_stage
+from stream_processors.checkpoint_outputs import Output as CheckpointOutput
 from stream_processors.message_join import MessageJoin
+from stream_processors.message_state import MessageState, funnel_row
 from stream_processors.record_validation import (
     dead_letter,
     reason_kind,
@@ -45,7 +47,9 @@ from stream_processors.subscriber_state import SubscriberState
 
 log = logging.getLogger(__name__)
 
-Output = tuple[str, bytes, bytes]  # (topic name, key, value) of one record a step produces
+# (topic name, key, value, identity) of one record a step produces; records of one identity
+# supersede each other within a checkpoint (checkpoint_outputs.py)
+Output = CheckpointOutput
 
 JOIN_NAMES = [s.name for s in JOIN_INPUTS]
 RESOLVER_NAMES = [s.name for s in RESOLVER_INPUTS]
@@ -75,7 +79,7 @@ def failed(
     record = dead_letter(stage, topic, partition, offset, key, value, exc)
     metrics.DEAD_LETTERS.labels(topic, reason_kind(exc)).inc()
     log.warning("dead letter %s[%d]@%d: %s", topic, partition, offset, record.reason)
-    return (DEAD_LETTERS.name, topic.encode(), record.to_json())
+    return (DEAD_LETTERS.name, topic.encode(), record.to_json(), None)
 
 
 class JoinStep:
@@ -114,18 +118,35 @@ class JoinStep:
         lagging = self.progress.lagging(partition, JOIN_NAMES)
         out = self.core.process(partition, event, value, topic, lagging, offset)
         results: list[Output] = [
-            (MESSAGE_REFERENCES.name, reference_key(r.account, r.provider, r.spelling), r.to_json())
+            (
+                MESSAGE_REFERENCES.name,
+                reference_key(r.account, r.provider, r.spelling),
+                r.to_json(),
+                None,
+            )
             for r in out.references
         ]
-        for row in out.rows:
-            results.append((FUNNEL_ROWS.name, row.message_id.encode(), row.to_json()))
-            metrics.FUNNEL_ROWS_EMITTED.inc()
+        # A message's rows and its snapshots are versioned upserts downstream (the sink keeps
+        # the highest version, the attribution stage too): within a checkpoint the last one of
+        # each says everything, and only that one is built.
+        for state in out.row_states:
+            identity = (state.account, state.message_id)
+            results.append((FUNNEL_ROWS.name, state.message_id.encode(), _row(state), identity))
         for late in out.late:
-            results.append((LATE_EVENTS.name, late.message_id.encode(), late.to_json()))
+            results.append((LATE_EVENTS.name, late.message_id.encode(), late.to_json(), None))
         for snapshot in out.snapshots:
             subscriber = subscriber_key(snapshot.account, snapshot.recipient_hash)
-            results.append((SUBSCRIBER_ACTIVITY.name, subscriber, snapshot.to_json()))
+            identity = (subscriber, snapshot.message_id)
+            results.append((SUBSCRIBER_ACTIVITY.name, subscriber, snapshot.to_json, identity))
         return results
+
+
+def _row(state: MessageState) -> Callable[[], bytes]:
+    def build() -> bytes:
+        metrics.FUNNEL_ROWS_EMITTED.inc()
+        return funnel_row(state).to_json()
+
+    return build
 
 
 class ResolveStep:
@@ -158,9 +179,10 @@ class ResolveStep:
         outcome = "late" if out.input_late else "held" if out.held else "resolved"
         metrics.UNRESOLVED_RECEIPTS.labels(outcome).inc()
         results: list[Output] = [
-            (DELIVERY_RECEIPTS.name, r.message_id.encode(), event_to_json(r)) for r in out.receipts
+            (DELIVERY_RECEIPTS.name, r.message_id.encode(), event_to_json(r), None)
+            for r in out.receipts
         ]
-        results += [(LATE_EVENTS.name, key, late.to_json()) for late in out.late]
+        results += [(LATE_EVENTS.name, key, late.to_json(), None) for late in out.late]
         return results
 
 
@@ -205,7 +227,7 @@ class AttributeStep:
                 metrics.SUBSCRIBER_RETIRED.labels(part).inc(count)
         results: list[Output] = []
         if out.late is not None:
-            results.append((LATE_EVENTS.name, key, out.late.to_json()))
-        results += [(ATTRIBUTION_CREDITS.name, key, c.to_json()) for c in out.credits]
-        results += [(MESSAGE_RESPONSES.name, key, r.to_json()) for r in out.responses]
+            results.append((LATE_EVENTS.name, key, out.late.to_json(), None))
+        results += [(ATTRIBUTION_CREDITS.name, key, c.to_json(), None) for c in out.credits]
+        results += [(MESSAGE_RESPONSES.name, key, r.to_json(), None) for r in out.responses]
         return results

@@ -45,8 +45,8 @@ from quixstreams.checkpointing.exceptions import CheckpointConsumerCommitError
 from quixstreams.exceptions import PartitionAssignmentError
 from quixstreams.kafka.exceptions import KafkaConsumerException
 from quixstreams.models import Topic
-from quixstreams.models.serializers import SerializationContext, Serializer
 from quixstreams.models.topics.exceptions import CreateTopicFailure, TopicNotFoundError
+from quixstreams.sinks import BaseSink
 
 from schemas.topics import (
     ATTRIBUTION_CREDITS,
@@ -65,6 +65,7 @@ from schemas.topics import (
 from smsfunnel.kafka_config import RECONNECT
 from smsfunnel.settings import Settings
 from stream_processors import metrics
+from stream_processors.checkpoint_outputs import CheckpointOutputs
 from stream_processors.partition_table import PartitionTable
 from stream_processors.stage_steps import AttributeStep, JoinStep, Output, ResolveStep
 from stream_processors.subscriber_stage import StageSettings
@@ -85,11 +86,33 @@ STAGE_OUTPUTS = (
 )
 
 
-class OutputValue(Serializer):
-    """Steps return (topic, key, value) tuples; the value is already bytes."""
+class CheckpointSink(BaseSink):
+    """A stage's outputs, produced once per checkpoint: Quix flushes its sinks first when it
+    commits a checkpoint, then flushes the producer, produces the changelogs and commits the
+    input offsets (quixstreams/checkpointing/checkpoint.py, `commit`, step 1). So what is
+    produced here is on Kafka before the state made with it and the offsets it came from are
+    committed, as with `to_topic`; and a version superseded within the checkpoint is never
+    built or sent (checkpoint_outputs.py). The records go through the application's own
+    producer, so under exactly-once they are part of the checkpoint's transaction."""
 
-    def __call__(self, value: Output, ctx: SerializationContext) -> bytes:
-        return value[2]
+    def __init__(self, producer: Any) -> None:
+        super().__init__()
+        self.producer = producer
+        self.outputs = CheckpointOutputs()
+
+    def add(self, value: list[Output], *_: Any, **__: Any) -> None:
+        for topic, key, record, identity in value:
+            self.outputs.add(topic, key, record, identity)
+
+    def flush(self) -> None:
+        for topic, key, value in self.outputs.drain():
+            self.producer.produce(topic=topic, key=key, value=value)
+        for topic, n in self.outputs.superseded.items():
+            metrics.OUTPUTS_SUPERSEDED.labels(topic).inc(n)
+        self.outputs.superseded.clear()
+
+    def on_paused(self) -> None:
+        self.outputs.clear()  # the checkpoint is replayed from its first offsets
 
 
 class CommittedWithOutputs(Mapping[str, int]):
@@ -219,7 +242,7 @@ def create_app(settings: Settings, bootstrap: str | None = None) -> Application:
                 key_deserializer="bytes",
                 value_deserializer="bytes",
                 key_serializer="bytes",
-                value_serializer=OutputValue(),
+                value_serializer="bytes",
             )
         return topics[spec.name]
 
@@ -270,9 +293,9 @@ def create_app(settings: Settings, bootstrap: str | None = None) -> Application:
         (RESOLVER_INPUTS, bound(resolve, resolver_table, resolve.opened)),
         (ATTRIBUTION_INPUTS, bound(attribute, subscriber_table, None)),
     ]
+    producer = app._producer  # noqa: SLF001 - the checkpoint's producer (CheckpointSink)
     for specs, step in steps:
-        outputs = dataframe(specs).apply(step, stateful=True, metadata=True, expand=True)
-        outputs.to_topic(lambda value, _k, _ts, _h: topics[value[0]], key=lambda value: value[1])
+        dataframe(specs).apply(step, stateful=True, metadata=True).sink(CheckpointSink(producer))
     without_time_alignment(app)
     return app
 
