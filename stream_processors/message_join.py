@@ -37,6 +37,7 @@ from stream_processors import metrics
 from stream_processors.eviction import ClosedMarker, EventTimeEviction, due, is_marker
 from stream_processors.message_state import (
     MessageState,
+    SnapshotContent,
     apply_event,
     beyond_horizon,
     decided_after_window,
@@ -44,8 +45,9 @@ from stream_processors.message_state import (
     hold_until,
     hold_until_from_bytes,
     horizon,
+    snapshot_content,
+    snapshot_from,
     state_key,
-    subscriber_snapshot,
     timed_events,
 )
 
@@ -58,12 +60,17 @@ class JoinOutput:
     # last row of a message in each checkpoint (checkpoint_outputs.py)
     row_states: list[MessageState] = field(default_factory=list)
     references: list[MessageReference] = field(default_factory=list)
-    snapshots: list[SubscriberSnapshot] = field(default_factory=list)
+    # the states whose subscriber snapshot changed, with its content; built on demand too
+    snapshot_states: list[tuple[MessageState, SnapshotContent]] = field(default_factory=list)
     late: list[LateEvent] = field(default_factory=list)
 
     @property
     def rows(self) -> list[FunnelRow]:
         return [funnel_row(state) for state in self.row_states]
+
+    @property
+    def snapshots(self) -> list[SubscriberSnapshot]:
+        return [snapshot_from(state, content) for state, content in self.snapshot_states]
 
 
 def _content(record: BaseModel) -> dict[str, object]:
@@ -211,7 +218,7 @@ class MessageJoin:
             marker = self._marker(state)
             out.late.append(self._after_eviction(partition, event, payload, marker))
             return
-        previous = subscriber_snapshot(state) if state is not None else None
+        previous = snapshot_content(state) if state is not None else None
         state, changed = apply_event(state, event)
         if changed:
             state.partition = partition
@@ -271,9 +278,9 @@ class MessageJoin:
         out.row_states.append(state)  # not changed after: the next event decodes its own
         # Re-key stage: what the subscriber did with this message, to the attribution stage,
         # when its content changed.
-        snapshot = subscriber_snapshot(state)
-        if snapshot is not None and changed_content([previous], [snapshot]):
-            out.snapshots.append(snapshot)
+        content = snapshot_content(state)
+        if content is not None and content != previous:
+            out.snapshot_states.append((state, content))
 
     def _advance(
         self,

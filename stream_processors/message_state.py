@@ -30,6 +30,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import orjson
@@ -106,6 +107,11 @@ class MessageState:
     # An orphan whose late records were written by the step at this input (topic, offset): it
     # becomes a closed marker once that is committed (eviction.EventTimeEviction.orphan_step).
     closing: tuple[str, int] | None = None
+    # The stored form of `send` as decoded, written back as it is while `send` is that same
+    # object: dumping the send model again on every write was most of `to_bytes`.
+    send_doc: tuple[SendEvent, dict[str, Any]] | None = field(
+        default=None, repr=False, compare=False
+    )
 
     @property
     def seen(self) -> set[str]:
@@ -121,7 +127,7 @@ class MessageState:
             {
                 "a": self.account,
                 "m": self.message_id,
-                "send": self.send.model_dump(mode="json") if self.send else None,
+                "send": self._send_json(),
                 "other_sends": sorted(self.other_sends),
                 "r": {
                     k: [r.status.value, r.occurred_at.isoformat(), r.cause.value, r.part_id]
@@ -152,14 +158,23 @@ class MessageState:
             }
         )
 
+    def _send_json(self) -> dict[str, Any] | None:
+        if self.send is None:
+            return None
+        if self.send_doc is not None and self.send_doc[0] is self.send:
+            return self.send_doc[1]
+        return self.send.model_dump(mode="json")
+
     @classmethod
     def from_bytes(cls, payload: bytes) -> MessageState:
         d = orjson.loads(payload)
         dt = datetime.fromisoformat
+        send = SendEvent.model_validate(d["send"]) if d["send"] else None
         return cls(
             account=d["a"],
             message_id=d["m"],
-            send=SendEvent.model_validate(d["send"]) if d["send"] else None,
+            send=send,
+            send_doc=(send, d["send"]) if send is not None else None,
             other_sends=set(d["other_sends"]),
             receipts={
                 k: Receipt(DeliveryStatus(s), dt(t), k, FailureCause(c), p)
@@ -247,6 +262,8 @@ def message_receipt(state: MessageState) -> Receipt | None:
     """The receipt that decides the message's delivery status (see module rules)."""
     receipts = list(state.receipts.values())
     parts = state.send.parts if state.send else 1
+    if parts <= 1:
+        return best_receipt(receipts)
     by_part: dict[str, list[Receipt]] = {}
     for r in receipts:
         by_part.setdefault(r.part_id, []).append(r)
@@ -267,15 +284,19 @@ def message_receipt(state: MessageState) -> Receipt | None:
     return Receipt(DeliveryStatus.SUBMITTED, latest.occurred_at, latest.event_id)
 
 
-def delivered_at(state: MessageState) -> datetime | None:
-    receipt = message_receipt(state)
+def delivered_at(state: MessageState, receipt: Receipt | None = None) -> datetime | None:
+    """When the message was delivered; `receipt`: its message_receipt, when already known."""
+    receipt = receipt or message_receipt(state)
     if receipt is not None and receipt.status is DeliveryStatus.DELIVERED:
         return receipt.occurred_at
     return None
 
 
-def human_clicks(state: MessageState) -> list[tuple[str, Click]]:
-    at = delivered_at(state)
+def human_clicks(state: MessageState, receipt: Receipt | None = None) -> list[tuple[str, Click]]:
+    """The clicks that may be a person's, by time; `receipt` as in delivered_at."""
+    if not state.clicks:
+        return []
+    at = delivered_at(state, receipt)
     return sorted(
         (
             (k, c)
@@ -460,7 +481,7 @@ def funnel_row(state: MessageState) -> FunnelRow:
     send = state.send
     assert state.first_event_at is not None and state.last_event_at is not None
     receipt = message_receipt(state)
-    humans = human_clicks(state)
+    humans = human_clicks(state, receipt)
     conversions, after_window = split_by_window(state)
     local = local_send_time(send.occurred_at, send.recipient_timezone) if send else (0, 0)
     return FunnelRow(
@@ -504,35 +525,62 @@ def funnel_row(state: MessageState) -> FunnelRow:
     )
 
 
-def subscriber_snapshot(state: MessageState) -> SubscriberSnapshot | None:
-    """What the attribution stage needs of this message, re-keyed by subscriber. None until
-    the send (which names the subscriber) is known."""
+# What a subscriber snapshot says of a message besides its version: (recipient hash, campaign,
+# sender, send time, window, human clicks as (touch id, time, click id), the delivery as
+# (receipt id, time) or None, the effective conversions as (event id, conversion)).
+SnapshotContent = tuple[
+    str,
+    str,
+    str,
+    datetime,
+    int | None,
+    tuple[tuple[str, datetime, str], ...],
+    tuple[str, datetime] | None,
+    tuple[tuple[str, Conversion], ...],
+]
+
+
+def snapshot_content(state: MessageState) -> SnapshotContent | None:
+    """The content of the state's subscriber snapshot as plain values: the join compares it
+    before and after each event (two snapshot models per event were a tenth of its time) and
+    builds the model only for what it sends. None until the send (which names the subscriber)
+    is known."""
     if state.send is None:
         return None
-    version = len(state.seen)
     state = within_horizon(state)
     send = state.send
     assert send is not None
-    window = send.attribution_window_hours
-    touches = [
-        TouchRecord(kind="click", touch_id=k, occurred_at=c.occurred_at, click_id=c.click_id)
-        for k, c in human_clicks(state)
-    ]
     receipt = message_receipt(state)
     delivered = receipt is not None and receipt.status is DeliveryStatus.DELIVERED
-    if delivered:
-        assert receipt is not None
-        touches.append(
-            TouchRecord(kind="delivery", touch_id=receipt.event_id, occurred_at=receipt.occurred_at)
-        )
+    return (
+        send.recipient_hash,
+        send.campaign,
+        send.sender,
+        send.occurred_at,
+        send.attribution_window_hours,
+        tuple((k, c.occurred_at, c.click_id) for k, c in human_clicks(state, receipt)),
+        (receipt.event_id, receipt.occurred_at) if delivered and receipt is not None else None,
+        tuple(effective_conversions(state)),
+    )
+
+
+def snapshot_from(state: MessageState, content: SnapshotContent) -> SubscriberSnapshot:
+    """The snapshot model of `content`, the state's own (snapshot_content)."""
+    recipient_hash, campaign, sender, sent_at, window, clicks, delivery, conversions = content
+    touches = [
+        TouchRecord(kind="click", touch_id=k, occurred_at=at, click_id=click_id)
+        for k, at, click_id in clicks
+    ]
+    if delivery is not None:
+        touches.append(TouchRecord(kind="delivery", touch_id=delivery[0], occurred_at=delivery[1]))
     return SubscriberSnapshot(
         account=state.account,
-        recipient_hash=send.recipient_hash,
+        recipient_hash=recipient_hash,
         message_id=state.message_id,
-        version=version,
-        campaign=send.campaign,
-        sender=send.sender,
-        sent_at=send.occurred_at,
+        version=len(state.seen),
+        campaign=campaign,
+        sender=sender,
+        sent_at=sent_at,
         attribution_window_hours=window,
         touches=touches,
         conversions=[
@@ -545,6 +593,13 @@ def subscriber_snapshot(state: MessageState) -> SubscriberSnapshot | None:
                 currency=c.currency,
                 message_id=state.message_id,
             )
-            for k, c in effective_conversions(state)
+            for k, c in conversions
         ],
     )
+
+
+def subscriber_snapshot(state: MessageState) -> SubscriberSnapshot | None:
+    """What the attribution stage needs of this message, re-keyed by subscriber. None until
+    the send (which names the subscriber) is known."""
+    content = snapshot_content(state)
+    return snapshot_from(state, content) if content is not None else None

@@ -33,7 +33,12 @@ from schemas.topics import (
 from stream_processors import metrics, subscriber_stage
 from stream_processors.checkpoint_outputs import Output as CheckpointOutput
 from stream_processors.message_join import MessageJoin
-from stream_processors.message_state import MessageState, funnel_row
+from stream_processors.message_state import (
+    MessageState,
+    SnapshotContent,
+    funnel_row,
+    snapshot_from,
+)
 from stream_processors.record_validation import (
     dead_letter,
     reason_kind,
@@ -134,10 +139,12 @@ class JoinStep:
             results.append((FUNNEL_ROWS.name, state.message_id.encode(), _row(state), identity))
         for late in out.late:
             results.append((LATE_EVENTS.name, late.message_id.encode(), late.to_json(), None))
-        for snapshot in out.snapshots:
-            subscriber = subscriber_key(snapshot.account, snapshot.recipient_hash)
-            identity = (subscriber, snapshot.message_id)
-            results.append((SUBSCRIBER_ACTIVITY.name, subscriber, snapshot.to_json, identity))
+        for state, content in out.snapshot_states:
+            subscriber = subscriber_key(state.account, content[0])
+            identity = (subscriber, state.message_id)
+            results.append(
+                (SUBSCRIBER_ACTIVITY.name, subscriber, _snapshot(state, content), identity)
+            )
         return results
 
 
@@ -147,6 +154,10 @@ def _row(state: MessageState) -> Callable[[], bytes]:
         return funnel_row(state).to_json()
 
     return build
+
+
+def _snapshot(state: MessageState, content: SnapshotContent) -> Callable[[], bytes]:
+    return lambda: snapshot_from(state, content).to_json()
 
 
 class ResolveStep:
