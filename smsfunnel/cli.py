@@ -301,6 +301,21 @@ def generate(
     )
 
 
+def _read_client(settings: Settings):  # type: ignore[no-untyped-def]
+    """ClickHouse as the user's commands read it: through a running sink, which holds the
+    embedded store, else directly."""
+    import urllib.request
+
+    from sinks.query_client import DirectQuery, SinkQuery
+
+    sink_url = f"http://127.0.0.1:{settings.sink_http_port}"
+    try:
+        urllib.request.urlopen(sink_url + "/health", timeout=1).close()
+        return SinkQuery(sink_url)
+    except OSError:
+        return DirectQuery(settings.effective_clickhouse_dsn)
+
+
 @app.command()
 def report(
     account: str = typer.Option("demo-seed7", help="Account (tenant) to report on."),
@@ -314,19 +329,9 @@ def report(
 ) -> None:
     """Per campaign and variant: sent, delivered, unique clicks, CTR, conversions, attributed
     revenue, cost, RPM, RPC, CPA, ROAS (the metric views' figures)."""
-    import urllib.request
-
-    from sinks.query_client import DirectQuery, SinkQuery
     from smsfunnel.report import print_report
 
-    settings = get_settings()
-    sink_url = f"http://127.0.0.1:{settings.sink_http_port}"
-    client: DirectQuery | SinkQuery
-    try:  # a running sink holds the embedded store: read through it
-        urllib.request.urlopen(sink_url + "/health", timeout=1).close()
-        client = SinkQuery(sink_url)
-    except OSError:
-        client = DirectQuery(settings.effective_clickhouse_dsn)
+    client = _read_client(get_settings())
     print_report(client, account, console, model.value, currency)
     if html_path is not None:
         from smsfunnel.html_report import gather, render_html
@@ -335,6 +340,68 @@ def report(
             render_html(gather(client, account, model.value, currency)), encoding="utf-8"
         )
         console.print(f"HTML report → {html_path}")
+
+
+@app.command()
+def diagnose(
+    account: str = typer.Option("demo-seed7", help="Account (tenant) to check."),
+    as_of: str | None = typer.Option(
+        None,
+        help="End of the recent period (UTC, e.g. 2026-12-04T09:00); default: the hour "
+        "after the account's latest send hour.",
+    ),
+    recent_hours: int = typer.Option(24, min=1, help="Length of the recent period."),
+    baseline_hours: int = typer.Option(168, min=1, help="The baseline: the hours before it."),
+    min_sample: int = typer.Option(
+        200, min=1, help="Messages each side of a comparison must have, or it is not judged."
+    ),
+    min_clicks: int = typer.Option(100, min=1, help="Clicked messages, likewise."),
+    threshold: list[str] = typer.Option(
+        [], "--set", help="Another threshold, NAME=VALUE (docs/diagnostics.md lists them)."
+    ),
+) -> None:
+    """Campaign health: delivery drops, dropped spikes, sent collapses, CTR collapses, clicks
+    lost on one carrier, conversions far below clicks, opt-out spikes; each finding with its
+    evidence, likely cause and what to do."""
+    from datetime import UTC, datetime
+
+    from pydantic import ValidationError
+
+    from smsfunnel.diagnostics import Thresholds, diagnose
+
+    values: dict[str, object] = {
+        "recent_hours": recent_hours,
+        "baseline_hours": baseline_hours,
+        "min_sample": min_sample,
+        "min_clicks": min_clicks,
+    }
+    for item in threshold:
+        name, sep, value = item.partition("=")
+        if not sep or name not in Thresholds.model_fields:
+            known = ", ".join(Thresholds.model_fields)
+            raise typer.BadParameter(f"{item!r}: expected NAME=VALUE, NAME one of {known}")
+        values[name] = value
+    try:
+        thresholds = Thresholds.model_validate(values)
+        end = datetime.fromisoformat(as_of) if as_of else None
+        if end is not None:
+            end = end.replace(tzinfo=UTC) if end.tzinfo is None else end.astimezone(UTC)
+    except (ValidationError, ValueError) as exc:
+        raise typer.BadParameter(str(exc)) from None
+    until, findings = diagnose(_read_client(get_settings()), account, thresholds, end)
+    if until is None:
+        console.print(f"{account}: nothing sent yet, nothing to judge")
+        return
+    console.print(
+        f"{account}: the {thresholds.recent_hours} h to {until:%Y-%m-%d %H:%M} UTC against the "
+        f"{thresholds.baseline_hours} h before; {len(findings)} finding(s)"
+    )
+    for f in findings:
+        about = f" ({f.subject})" if f.subject else ""
+        console.print(f"\n[bold]{f.check}[/bold] campaign {f.campaign or '(all)'}{about}")
+        console.print(f"  evidence: {f.evidence}", highlight=False)
+        console.print(f"  likely cause: {f.cause}", highlight=False)
+        console.print(f"  what to do: {f.action}", highlight=False)
 
 
 @app.command()

@@ -291,16 +291,18 @@ def shopify_signature(body: bytes) -> str:
     ).decode()
 
 
-def report_cli(pipeline: Pipeline, *args: str) -> subprocess.CompletedProcess[str]:
-    """`smsfunnel report ARGS` as a user runs it, reading through the pipeline's running sink,
-    in a wide terminal."""
+def report_cli(
+    pipeline: Pipeline, *args: str, command: str = "report"
+) -> subprocess.CompletedProcess[str]:
+    """`smsfunnel report ARGS` (or another reading command) as a user runs it, reading through
+    the pipeline's running sink, in a wide terminal."""
     env = {
         **os.environ,
         "SMSFUNNEL_SINK_HTTP_PORT": str(pipeline.settings.sink_http_port),
         "COLUMNS": "400",
     }
     result = subprocess.run(
-        [sys.executable, "-m", "smsfunnel", "report", *args],
+        [sys.executable, "-m", "smsfunnel", command, *args],
         env=env,
         capture_output=True,
         text=True,
