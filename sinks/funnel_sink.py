@@ -640,18 +640,23 @@ def commit_retriable(error: KafkaError) -> bool:
 
 def run_sink(settings: Settings) -> None:
     from sinks.clickhouse import connect
+    from sinks.health_watch import watch_in_background
     from sinks.migrations.runner import migrate
+    from sinks.query_client import ClientQuery
     from sinks.query_server import serve_in_background
 
     client = connect(settings.effective_clickhouse_dsn)
     migrate(client)
     sink = FunnelSink(settings, client, settings.bootstrap_servers())
     server = serve_in_background(settings, client, sink.lock)
+    stop_health = threading.Event()
+    watch_in_background(ClientQuery(client, sink.lock), settings.sink_health_seconds, stop_health)
     signal.signal(signal.SIGTERM, sink.stop)
     signal.signal(signal.SIGINT, sink.stop)
     log.info("sink started; /metrics and /query on 127.0.0.1:%d", settings.sink_http_port)
     try:
         sink.run()
     finally:
+        stop_health.set()
         server.shutdown()
         client.close()

@@ -49,3 +49,14 @@ EVENT_TO_QUERYABLE = Histogram(
     "buckets; the latency objective is read from the first ones.",
     buckets=(0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600, 6 * 3600, 24 * 3600, 7 * 86400),
 )
+CAMPAIGN_HEALTH_FINDINGS = Gauge(
+    "smsfunnel_campaign_health_findings",
+    "Campaigns with a campaign-health finding at the sink's last diagnostics run (default "
+    "thresholds; `smsfunnel diagnose` prints them), by check.",
+    ["check"],
+)
+CAMPAIGN_HEALTH_RUNS = Counter(
+    "smsfunnel_campaign_health_runs_total",
+    "Runs of the campaign-health diagnostics in the sink, by outcome (ok, failed).",
+    ["outcome"],
+)

@@ -3,6 +3,8 @@ read-only /query when the embedded store is locked by that sink."""
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import urllib.error
 import urllib.request
 from typing import Any, Protocol
@@ -18,18 +20,28 @@ class QueryClient(Protocol):
     def rows(self, sql: str, parameters: dict[str, Any] | None = None) -> list[dict[str, Any]]: ...
 
 
-class DirectQuery:
-    def __init__(self, dsn: str) -> None:
-        from sinks.clickhouse import connect
+class ClientQuery:
+    """Read-only queries on a clickhouse-connect client, under `lock` when one is given (the
+    sink's, which its writes and /query take: a client runs one query at a time)."""
 
-        self.client = connect(dsn)
+    def __init__(self, client: Any, lock: threading.Lock | None = None) -> None:
+        self.client = client
+        self.lock = lock or contextlib.nullcontext()
 
     def rows(self, sql: str, parameters: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-        result = self.client.query(sql, parameters=parameters or {}, settings={"readonly": 1})
+        with self.lock:
+            result = self.client.query(sql, parameters=parameters or {}, settings={"readonly": 1})
         return [dict(zip(result.column_names, r, strict=True)) for r in result.result_rows]
 
     def close(self) -> None:
         self.client.close()
+
+
+class DirectQuery(ClientQuery):
+    def __init__(self, dsn: str) -> None:
+        from sinks.clickhouse import connect
+
+        super().__init__(connect(dsn))
 
 
 class SinkQuery:

@@ -114,6 +114,13 @@ class Settings(BaseSettings):
     )
     sink_batch_rows: int = Field(default=50_000, ge=1, description="A batch closes at this size…")
     sink_batch_seconds: float = Field(default=2.0, gt=0, description="…or this age.")
+    sink_health_seconds: float = Field(
+        default=300.0,
+        ge=0,
+        description="Seconds between the sink's runs of the campaign-health diagnostics over "
+        "every account, with their default thresholds (smsfunnel_campaign_health_findings, the "
+        "campaign-health alerts); 0: never.",
+    )
     accounts: dict[str, AccountSecrets] = Field(
         default_factory=dict,
         description='Per-account secrets of the ingest edge, JSON: {"acme": {"api_key": "…", '

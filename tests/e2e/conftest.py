@@ -375,9 +375,9 @@ def stop_pipeline(p: Pipeline) -> None:
 
 def pipeline_settings(state: Path, kafka: str, **overrides: object) -> Settings:
     """A test pipeline's settings: its own state dir, the given broker, free ports for the
-    worker's and the sink's HTTP servers, half-second sink batches, and a worker session of
-    6 s (the broker's minimum): a SIGKILLed worker's partitions move on after that long, and
-    the crash tests wait for it on every kill; `overrides` on top."""
+    worker's and the sink's HTTP servers, half-second sink batches, no campaign-health runs,
+    and a worker session of 6 s (the broker's minimum): a SIGKILLed worker's partitions move
+    on after that long, and the crash tests wait for it on every kill; `overrides` on top."""
     values: dict[str, object] = {
         "state_dir": state,
         "kafka_bootstrap": kafka,
@@ -385,6 +385,7 @@ def pipeline_settings(state: Path, kafka: str, **overrides: object) -> Settings:
         "sink_http_port": free_port(),
         "sink_batch_seconds": 0.5,
         "worker_session_timeout": 6.0,
+        "sink_health_seconds": 0,  # test_diagnostics runs it on the scenarios it plays
     }
     return Settings(**(values | overrides))  # type: ignore[arg-type]
 
@@ -445,6 +446,7 @@ def edge_settings(kafka: str, state: Path, **overrides: object) -> Settings:
         "worker_metrics_port": free_port(),
         "sink_http_port": free_port(),
         "sink_batch_seconds": 0.5,
+        "sink_health_seconds": 0,
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

@@ -6,6 +6,7 @@ volume). `smsfunnel diagnose` prints a finding with its evidence, cause and acti
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -14,6 +15,7 @@ from producers.health_scenarios import SCENARIOS, scenario, scenario_events
 from producers.kafka_producer import EventProducer
 from schemas.delivery_status import DeliveryStatus
 from schemas.events import DeliveryReceiptEvent, EventBase, SendEvent
+from sinks.health_watch import run_once
 from smsfunnel.diagnostics import Thresholds, diagnose
 
 from .conftest import Pipeline, report_cli
@@ -71,6 +73,10 @@ def test_each_scenario_shows_its_symptom_and_only_it(pipeline: Pipeline) -> None
     assert found["dropped_spike"][0].subject == "segment import-1203"
     assert "new segment" in found["dropped_spike"][0].evidence
     assert "variants a -> b" in found["ctr_collapse"][0].evidence
+
+    # what the sink's health run puts into smsfunnel_campaign_health_findings, per check
+    symptoms = Counter(check for checks in EXPECTED.values() for check in checks)
+    assert run_once(pipeline.query, THRESHOLDS, prefix="diag-") == symptoms
 
     # the command, as a user runs it against the running sink
     out = report_cli(
