@@ -100,3 +100,14 @@ EVICTION_SCHEDULED = Gauge(
     "smsfunnel_join_eviction_schedule_entries",
     "Entries in the in-memory eviction schedule (about one per open message or marker).",
 )
+CONSUMER_LAG = Gauge(
+    "smsfunnel_worker_consumer_lag_records",
+    "Records on an input partition this worker is assigned that it has not fetched yet (log "
+    "end as of its last fetch, less its position), at its last checkpoint.",
+    ["topic", "partition"],
+)
+PARTITIONS_OPENED = Counter(
+    "smsfunnel_worker_partitions_opened_total",
+    "A stage's partition store opened after an assignment or a recovery (rebalances), by stage.",
+    ["stage"],
+)

@@ -95,10 +95,11 @@ class CheckpointSink(BaseSink):
     built or sent (checkpoint_outputs.py). The records go through the application's own
     producer, so under exactly-once they are part of the checkpoint's transaction."""
 
-    def __init__(self, producer: Any) -> None:
+    def __init__(self, producer: Any, after_flush: Callable[[], None] | None = None) -> None:
         super().__init__()
         self.producer = producer
         self.outputs = CheckpointOutputs()
+        self.after_flush = after_flush
 
     def add(self, value: list[Output], *_: Any, **__: Any) -> None:
         for topic, key, record, identity in value:
@@ -110,6 +111,8 @@ class CheckpointSink(BaseSink):
         for topic, n in self.outputs.superseded.items():
             metrics.OUTPUTS_SUPERSEDED.labels(topic).inc(n)
         self.outputs.superseded.clear()
+        if self.after_flush is not None:
+            self.after_flush()
 
     def on_paused(self) -> None:
         self.outputs.clear()  # the checkpoint is replayed from its first offsets
@@ -175,6 +178,25 @@ class InputProgress:
                     self.committed[(tp.topic, partition)] = tp.offset
         except Exception as exc:  # noqa: BLE001 - unknown inputs then hold eviction back
             log.warning("could not read committed offsets of partition %d: %r", partition, exc)
+
+    exported: set[tuple[str, str]] = field(default_factory=set)
+
+    def export_lag(self) -> None:
+        """Records not yet fetched, per assigned input partition, as of the last fetch
+        (smsfunnel_worker_consumer_lag_records); partitions no longer assigned leave the
+        gauge. Once per checkpoint: local calls only."""
+        tps = [tp for tp in self.consumer.assignment() if not tp.topic.startswith("changelog__")]
+        seen = set()
+        for tp in self.consumer.position(tps):
+            _, end = self.consumer.get_watermark_offsets(tp, cached=True)
+            if end is None or end < 0 or tp.offset < 0:
+                continue
+            labels = (tp.topic, str(tp.partition))
+            metrics.CONSUMER_LAG.labels(*labels).set(max(end - tp.offset, 0))
+            seen.add(labels)
+        for labels in self.exported - seen:
+            metrics.CONSUMER_LAG.remove(*labels)
+        self.exported = seen
 
     def lagging(self, partition: int, names: list[str]) -> list[str]:
         """Inputs of `partition` whose last fetched log end is beyond the last offset processed
@@ -290,6 +312,7 @@ def create_app(settings: Settings, bootstrap: str | None = None) -> Application:
     attribute = AttributeStep(subscriber_table, stage, COMMITTED_WITH_OUTPUTS)
 
     def bound(
+        stage: str,
         step: Callable[[int, str, int, bytes, bytes], list[Output]],
         table: PartitionTable,
         opened: Callable[[int], None] | None,
@@ -301,21 +324,24 @@ def create_app(settings: Settings, bootstrap: str | None = None) -> Application:
         def apply(value: bytes, key: bytes, _ts: int, _h: Any, state: Any) -> list[Output]:
             ctx = message_context()
             store = table.bind(state)
-            if opened is not None and stores.get(ctx.partition) is not store:
+            if stores.get(ctx.partition) is not store:
                 stores[ctx.partition] = store
-                opened(ctx.partition)
+                metrics.PARTITIONS_OPENED.labels(stage).inc()
+                if opened is not None:
+                    opened(ctx.partition)
             return step(ctx.partition, ctx.topic, ctx.offset, key, value)
 
         return apply
 
     steps: list[tuple[tuple[TopicSpec, ...], Callable[..., list[Output]]]] = [
-        (JOIN_INPUTS, bound(join, join_table, join.opened)),
-        (RESOLVER_INPUTS, bound(resolve, resolver_table, resolve.opened)),
-        (ATTRIBUTION_INPUTS, bound(attribute, subscriber_table, None)),
+        (JOIN_INPUTS, bound("join", join, join_table, join.opened)),
+        (RESOLVER_INPUTS, bound("resolver", resolve, resolver_table, resolve.opened)),
+        (ATTRIBUTION_INPUTS, bound("attribution", attribute, subscriber_table, None)),
     ]
     producer = app._producer  # noqa: SLF001 - the checkpoint's producer (CheckpointSink)
-    for specs, step in steps:
-        dataframe(specs).apply(step, stateful=True, metadata=True).sink(CheckpointSink(producer))
+    for n, (specs, step) in enumerate(steps):
+        sink = CheckpointSink(producer, progress.export_lag if n == 0 else None)  # once each
+        dataframe(specs).apply(step, stateful=True, metadata=True).sink(sink)
     without_time_alignment(app)
     return app
 

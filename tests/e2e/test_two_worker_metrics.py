@@ -1,7 +1,9 @@
 """The worker's counters with two worker processes in one group: summed over both /metrics,
 the join's applied and duplicate events equal the distinct and repeated events of the
 campaign (counted from the generated events, per type), each process having done part of
-the work; and the sink's event-to-queryable histogram counted every funnel row it wrote."""
+the work; each exports the lag of the partitions it holds (none left once drained, no
+partition by both); and the sink's event-to-queryable histogram counted every funnel row it
+wrote."""
 
 from __future__ import annotations
 
@@ -106,6 +108,14 @@ def test_counters_are_exact_across_two_workers(kafka_lib: Path, tmp_path: Path) 
             (by_type(port, "smsfunnel_join_duplicate_events_total") for port in ports), Counter()
         )
         assert duplicates == repeats
+
+        # each worker's lag per assigned input partition: none left, and no partition
+        # exported by both
+        lags = [samples(port, "smsfunnel_worker_consumer_lag_records") for port in ports]
+        assert all(lags) and all(v == 0 for lag in lags for v in lag.values()), lags
+        assert not set(lags[0]) & set(lags[1])
+        opened = [samples(port, "smsfunnel_worker_partitions_opened_total") for port in ports]
+        assert all(sum(o.values()) > 0 for o in opened), opened
 
         sink_port = settings.sink_http_port
         written = samples(sink_port, "smsfunnel_sink_rows_written_total")['{table="funnel_rows"}']
