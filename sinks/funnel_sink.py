@@ -53,6 +53,7 @@ from sinks import metrics
 from sinks.failpoints import failpoint
 from sinks.hourly_aggregate import ADJUSTED_COHORTS, RECOMPUTE_COHORTS
 from sinks.pending_offsets import PendingOffsets
+from smsfunnel.consumer_lag import export_lag
 from smsfunnel.kafka_config import consumer_config
 from smsfunnel.settings import Settings
 
@@ -368,6 +369,8 @@ class FunnelSink:
         self.settings = settings
         self.client = client
         self.lock = threading.Lock()  # the embedded engine is shared with the query server
+        self.lag_at = 0.0
+        self.lag_exported: set[tuple[str, str]] = set()
         overrides: dict[str, object] = {"session.timeout.ms": 10_000, "on_commit": self._on_commit}
         if settings.sink_instance_id:
             overrides["group.instance.id"] = settings.sink_instance_id
@@ -403,6 +406,11 @@ class FunnelSink:
                     batch.opened_at = time.monotonic()
                 if self.pending and time.monotonic() - self.commit_sent_at >= self.commit_pause:
                     self._commit()  # a failed commit, sent again on its own
+                if time.monotonic() - self.lag_at >= 1.0:
+                    self.lag_at = time.monotonic()
+                    self.lag_exported = export_lag(
+                        self.consumer, metrics.CONSUMER_LAG, self.lag_exported
+                    )
             if batch.records:
                 self.flush(batch)
             self._commit_owed_now()

@@ -60,3 +60,9 @@ CAMPAIGN_HEALTH_RUNS = Counter(
     "Runs of the campaign-health diagnostics in the sink, by outcome (ok, failed).",
     ["outcome"],
 )
+CONSUMER_LAG = Gauge(
+    "smsfunnel_sink_consumer_lag_records",
+    "Records on an input partition the sink is assigned that it has not fetched yet (log end "
+    "as of its last fetch, less its position), every second.",
+    ["topic", "partition"],
+)

@@ -62,6 +62,7 @@ from schemas.topics import (
     SUBSCRIBER_ACTIVITY,
     TopicSpec,
 )
+from smsfunnel.consumer_lag import export_lag
 from smsfunnel.kafka_config import RECONNECT
 from smsfunnel.settings import Settings
 from stream_processors import metrics
@@ -182,21 +183,8 @@ class InputProgress:
     exported: set[tuple[str, str]] = field(default_factory=set)
 
     def export_lag(self) -> None:
-        """Records not yet fetched, per assigned input partition, as of the last fetch
-        (smsfunnel_worker_consumer_lag_records); partitions no longer assigned leave the
-        gauge. Once per checkpoint: local calls only."""
-        tps = [tp for tp in self.consumer.assignment() if not tp.topic.startswith("changelog__")]
-        seen = set()
-        for tp in self.consumer.position(tps):
-            _, end = self.consumer.get_watermark_offsets(tp, cached=True)
-            if end is None or end < 0 or tp.offset < 0:
-                continue
-            labels = (tp.topic, str(tp.partition))
-            metrics.CONSUMER_LAG.labels(*labels).set(max(end - tp.offset, 0))
-            seen.add(labels)
-        for labels in self.exported - seen:
-            metrics.CONSUMER_LAG.remove(*labels)
-        self.exported = seen
+        """smsfunnel_worker_consumer_lag_records, once per checkpoint."""
+        self.exported = export_lag(self.consumer, metrics.CONSUMER_LAG, self.exported)
 
     def lagging(self, partition: int, names: list[str]) -> list[str]:
         """Inputs of `partition` whose last fetched log end is beyond the last offset processed

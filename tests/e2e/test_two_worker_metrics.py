@@ -118,6 +118,14 @@ def test_counters_are_exact_across_two_workers(kafka_lib: Path, tmp_path: Path) 
         assert all(sum(o.values()) > 0 for o in opened), opened
 
         sink_port = settings.sink_http_port
+        # the sink's lag: exported every second, nothing left once drained
+        deadline = time.monotonic() + 30
+        while True:
+            sink_lag = samples(sink_port, "smsfunnel_sink_consumer_lag_records")
+            if sink_lag and all(v == 0 for v in sink_lag.values()):
+                break
+            assert time.monotonic() < deadline, sink_lag
+            time.sleep(0.2)
         written = samples(sink_port, "smsfunnel_sink_rows_written_total")['{table="funnel_rows"}']
         latency = samples(sink_port, "smsfunnel_sink_event_to_queryable_seconds_count")
         assert written > 0 and latency[""] == written
