@@ -53,8 +53,7 @@ from sinks import metrics
 from sinks.failpoints import failpoint
 from sinks.hourly_aggregate import ADJUSTED_COHORTS, RECOMPUTE_COHORTS
 from sinks.pending_offsets import PendingOffsets
-from smsfunnel.consumer_lag import export_lag
-from smsfunnel.kafka_config import consumer_config
+from smsfunnel.kafka_config import consumer_config, export_lag
 from smsfunnel.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -1,4 +1,4 @@
-"""The figures campaign-health diagnostics read (smsfunnel/diagnostics.py), as ClickHouse
+"""The figures campaign-health diagnostics read (sinks/health_rules.py), as ClickHouse
 queries over the hourly aggregate and, for opt-outs, over the message responses.
 
 Each query takes {a:String} (account), {as_of:DateTime} (end of the recent period),

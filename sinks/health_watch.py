@@ -1,4 +1,4 @@
-"""The sink's periodic campaign-health run: the diagnostics (smsfunnel/diagnostics.py) over
+"""The sink's periodic campaign-health run: the diagnostics (sinks/health_rules.py) over
 every account with sends in the periods, with their default thresholds, as a gauge per check
 that the campaign-health alerts read (infra/prometheus/alerts.yml). It reads through the sink's
 own client, under the lock its writes and /query take."""
@@ -10,8 +10,8 @@ import threading
 from collections import Counter
 
 from sinks import metrics
+from sinks.health_rules import PLAYBOOK, Thresholds, diagnose
 from sinks.query_client import QueryClient
-from smsfunnel.diagnostics import PLAYBOOK, Thresholds, diagnose
 
 log = logging.getLogger(__name__)
 

@@ -367,7 +367,7 @@ def diagnose(
 
     from pydantic import ValidationError
 
-    from smsfunnel.diagnostics import Thresholds, diagnose
+    from sinks.health_rules import Thresholds, diagnose
 
     values: dict[str, object] = {
         "recent_hours": recent_hours,

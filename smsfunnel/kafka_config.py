@@ -1,4 +1,5 @@
-"""librdkafka (confluent-kafka) client configuration shared by every stage."""
+"""librdkafka (confluent-kafka) client configuration shared by every stage, and the one
+export of a consumer's lag."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from confluent_kafka import Consumer, TopicPartition
+from prometheus_client import Gauge
 
 from schemas.topics import KAFKA_PARTITIONER
 
@@ -98,3 +100,22 @@ def group_positions(
         return out
     finally:
         consumer.close()
+
+
+def export_lag(consumer: Any, gauge: Gauge, exported: set[tuple[str, str]]) -> set[tuple[str, str]]:
+    """Records not fetched yet per assigned partition (log end as of the last fetch, less the
+    position) into `gauge` {topic, partition}; the partitions of `exported` no longer assigned
+    leave it. Local calls only (no broker round trip). Returns what is exported now. Quix's
+    changelog partitions, assigned while a store recovers, are left out."""
+    tps = [tp for tp in consumer.assignment() if not tp.topic.startswith("changelog__")]
+    seen = set()
+    for tp in consumer.position(tps) if tps else []:
+        _, end = consumer.get_watermark_offsets(tp, cached=True)
+        if end is None or end < 0 or tp.offset < 0:
+            continue
+        labels = (tp.topic, str(tp.partition))
+        gauge.labels(*labels).set(max(end - tp.offset, 0))
+        seen.add(labels)
+    for labels in exported - seen:
+        gauge.remove(*labels)
+    return seen

@@ -172,7 +172,7 @@ class MessageJoin:
             self._fold(partition, key, stored, event, payload, out, source)
         self._advance(partition, topic, event.occurred_at, lagging, out, source)
         for late in out.late:
-            metrics.LATE_EVENTS.labels(late.reason.value).inc()
+            metrics.LATE(late.reason.value).inc()
         return out
 
     def _after_eviction(
@@ -225,11 +225,11 @@ class MessageJoin:
             state.changed_at = source
             self.table[key] = state.to_bytes()
             self.schedule.schedule(partition, due(hold_until(state), self.lateness), key)
-            metrics.EVENTS_JOINED.labels(event.event_type).inc()
+            metrics.JOINED(event.event_type).inc()
             lag = (self.now() - event.occurred_at).total_seconds()
             metrics.EVENT_LAG_SECONDS.observe(max(lag, 0.0))
         else:
-            metrics.DUPLICATE_EVENTS.labels(event.event_type).inc()
+            metrics.DUPLICATES(event.event_type).inc()
         # Events past the horizon are not counted; say so whenever one arrives or the send
         # that sets the horizon does (repeats too: the late table is keyed by event id).
         beyond = beyond_horizon(state)
@@ -294,7 +294,7 @@ class MessageJoin:
         watermark, keys = self.eviction.advance(partition, topic, event_time, lagging)
         if watermark is None:
             return
-        metrics.WATERMARK.labels(str(partition)).set(watermark.timestamp())
+        metrics.WATERMARKS(str(partition)).set(watermark.timestamp())
         for key in keys:
             self._evict(partition, key, watermark, out, source)
         metrics.EVICTION_SCHEDULED.set(self.pending())

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import Counter, Gauge, Histogram
 
 EVENTS_JOINED = Counter(
@@ -111,3 +113,26 @@ PARTITIONS_OPENED = Counter(
     "A stage's partition store opened after an assignment or a recovery (rebalances), by stage.",
     ["stage"],
 )
+
+
+class Children:
+    """A labelled metric's children by label values, each looked up once: `labels()` builds
+    its key and takes a lock on every call, several times per event on the hot path."""
+
+    def __init__(self, metric: Any) -> None:
+        self.metric = metric
+        self.cache: dict[tuple[str, ...], Any] = {}
+
+    def __call__(self, *values: str) -> Any:
+        child = self.cache.get(values)
+        if child is None:
+            child = self.cache[values] = self.metric.labels(*values)
+        return child
+
+
+JOINED = Children(EVENTS_JOINED)
+DUPLICATES = Children(DUPLICATE_EVENTS)
+LATE = Children(LATE_EVENTS)
+WATERMARKS = Children(WATERMARK)
+ATTRIBUTION_INPUT = Children(ATTRIBUTION_INPUTS)
+UNRESOLVED = Children(UNRESOLVED_RECEIPTS)

@@ -188,7 +188,7 @@ class ResolveStep:
         lagging = self.progress.lagging(partition, RESOLVER_CLOCK_INPUTS)
         out = self.core.process(partition, key, item, topic, offset, lagging)
         outcome = "late" if out.input_late else "held" if out.held else "resolved"
-        metrics.UNRESOLVED_RECEIPTS.labels(outcome).inc()
+        metrics.UNRESOLVED(outcome).inc()
         results: list[Output] = [
             (DELIVERY_RECEIPTS.name, r.message_id.encode(), event_to_json(r), None)
             for r in out.receipts
@@ -230,7 +230,7 @@ class AttributeStep:
         )
         if out.store and out.state is not None:
             self.table[key] = out.state.to_bytes()
-        metrics.ATTRIBUTION_INPUTS.labels(
+        metrics.ATTRIBUTION_INPUT(
             "late" if out.late else "applied" if out.applied else "repeat"
         ).inc()
         for part, count in vars(out.retired).items():

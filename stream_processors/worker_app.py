@@ -62,8 +62,7 @@ from schemas.topics import (
     SUBSCRIBER_ACTIVITY,
     TopicSpec,
 )
-from smsfunnel.consumer_lag import export_lag
-from smsfunnel.kafka_config import RECONNECT
+from smsfunnel.kafka_config import RECONNECT, export_lag
 from smsfunnel.settings import Settings
 from stream_processors import metrics
 from stream_processors.checkpoint_outputs import CheckpointOutputs

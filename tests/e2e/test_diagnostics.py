@@ -15,8 +15,8 @@ from producers.health_scenarios import SCENARIOS, scenario, scenario_events
 from producers.kafka_producer import EventProducer
 from schemas.delivery_status import DeliveryStatus
 from schemas.events import DeliveryReceiptEvent, EventBase, SendEvent
+from sinks.health_rules import Thresholds, diagnose
 from sinks.health_watch import run_once
-from smsfunnel.diagnostics import Thresholds, diagnose
 
 from .conftest import Pipeline, report_cli
 

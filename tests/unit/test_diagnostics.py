@@ -1,4 +1,4 @@
-"""The diagnostics' rules on figures alone (smsfunnel.diagnostics.find): each fires at its
+"""The diagnostics' rules on figures alone (sinks.health_rules.find): each fires at its
 threshold and not just short of it, and not below the minimum sample on either side."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from smsfunnel.diagnostics import Thresholds, find
+from sinks.health_rules import Thresholds, find
 
 T = Thresholds(recent_hours=24, baseline_hours=48, min_sample=200, min_clicks=100)
 HOUR = datetime(2026, 12, 1, tzinfo=UTC)

@@ -9,8 +9,8 @@ from typing import Any
 
 from prometheus_client import REGISTRY
 
+from sinks.health_rules import PLAYBOOK
 from sinks.health_watch import watch_in_background
-from smsfunnel.diagnostics import PLAYBOOK
 
 
 class NoAccounts:
