@@ -19,16 +19,19 @@ query must be scoped.
 from __future__ import annotations
 
 import hmac
+import re
 import threading
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import orjson
 from clickhouse_connect.driver.client import Client
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from sinks import metrics
+from sinks.split_recommendation import recommend
 from smsfunnel.settings import Settings
 
 
@@ -131,6 +134,22 @@ def authorised_account(settings: Settings, account: Any, authorization: str | No
     return account
 
 
+SPLIT_PATH = re.compile(r"^/v1/accounts/(?P<account>[^/]+)/campaigns/(?P<campaign>[^/]+)/split$")
+
+
+class ScopedQuery:
+    """Queries of one account through run_query (ClickHouse adds the account filter), under
+    the sink's lock: the QueryClient of what the server answers itself."""
+
+    def __init__(self, client: Client, lock: threading.Lock, account: str) -> None:
+        self.client, self.lock, self.account = client, lock, account
+
+    def rows(self, sql: str, parameters: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        with self.lock:
+            answer = run_query(self.client, sql, parameters, self.account)
+        return [dict(zip(answer["columns"], r, strict=True)) for r in answer["rows"]]
+
+
 def make_handler(
     client: Client, lock: threading.Lock, settings: Settings
 ) -> type[BaseHTTPRequestHandler]:
@@ -150,8 +169,36 @@ def make_handler(
                 self._send(200, generate_latest(), CONTENT_TYPE_LATEST)
             elif self.path == "/health":
                 self._send(200, b'{"ok":true}', "application/json")
+            elif SPLIT_PATH.match(urlsplit(self.path).path):
+                self._split()
             else:
                 self._send(404, b'{"error":"not found"}', "application/json")
+
+        def _split(self) -> None:
+            """GET /v1/accounts/{a}/campaigns/{c}/split[?model=&currency=]: the traffic split
+            for the campaign's next sends, to the account's api key (Bearer) only."""
+            url = urlsplit(self.path)
+            match = SPLIT_PATH.match(url.path)
+            assert match is not None
+            account, campaign = unquote(match["account"]), unquote(match["campaign"])
+            query = {k: v[-1] for k, v in parse_qs(url.query).items()}
+            try:
+                authorised_account(settings, account, self.headers.get("Authorization"))
+                scoped = ScopedQuery(client, lock, account)
+                answer = recommend(
+                    scoped,
+                    account,
+                    campaign,
+                    query.get("model", "last_click"),
+                    query.get("currency", "USD"),
+                )
+            except QueryRefused as exc:
+                self._send(exc.status, orjson.dumps({"error": str(exc)}), "application/json")
+                return
+            except Exception as exc:  # noqa: BLE001 - ClickHouse's message goes back to the caller
+                self._send(400, orjson.dumps({"error": str(exc)[:4000]}), "application/json")
+                return
+            self._send(200, orjson.dumps(answer.to_json_dict()), "application/json")
 
         def do_POST(self) -> None:
             if self.path != "/query":

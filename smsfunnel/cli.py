@@ -404,6 +404,46 @@ def diagnose(
         console.print(f"  what to do: {f.action}", highlight=False)
 
 
+@app.command("split")
+def split_command(
+    campaign: str = typer.Option(..., help="Campaign whose next sends to split."),
+    account: str = typer.Option("demo-seed7", help="Account (tenant)."),
+    model: AttributionModel = typer.Option(
+        AttributionModel.LAST_CLICK, help="Attribution model of the revenue it weighs."
+    ),
+    currency: str = typer.Option("USD", help="Currency of that revenue."),
+    floor: float = typer.Option(0.05, min=0, max=0.5, help="Every variant's least share."),
+    min_messages: int = typer.Option(
+        500, min=1, help="Messages each variant needs before the split moves off even."
+    ),
+) -> None:
+    """The traffic split for a campaign's next sends: Thompson sampling on attributed revenue
+    per message, with an exploration floor (the sink serves the same at
+    /v1/accounts/{account}/campaigns/{campaign}/split)."""
+    from sinks.creative_split import SplitSettings
+    from sinks.split_recommendation import recommend
+
+    try:
+        settings = SplitSettings(floor=floor, min_messages=min_messages)
+        r = recommend(
+            _read_client(get_settings()), account, campaign, model.value, currency, settings
+        )
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    if not r.split:
+        console.print(f"{account}/{campaign}: nothing sent yet, no split to propose")
+        return
+    console.print(f"{account}/{campaign}, revenue per message under {r.model} ({r.currency}):")
+    for variant, share in r.split.items():
+        f = r.variants[variant]
+        rpm = f.revenue / f.messages if f.messages else 0
+        console.print(
+            f"  {variant or '(none)'}: {share:.1%} of the next sends "
+            f"({f.messages:,} sent, {f.conversions:,} conversions, {rpm:.4f} per message)",
+            highlight=False,
+        )
+
+
 @app.command()
 def demo(
     messages: int = typer.Option(10_000, min=1, help="Messages in the demo campaign."),

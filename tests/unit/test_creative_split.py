@@ -1,4 +1,4 @@
-"""The revenue-aware traffic split (smsfunnel/creative_split.py) in a simulation with known
+"""The revenue-aware traffic split (sinks/creative_split.py) in a simulation with known
 true variant rates: over several seeds, the split converges to the variant that earns most per
 message (not the one that converts most, nor the one with the largest orders), and the sends
 it allocates earn more than a fixed even split would have; the floor and the minimum sample
@@ -11,7 +11,7 @@ from decimal import Decimal
 
 import pytest
 
-from smsfunnel.creative_split import SplitSettings, VariantFigures, split
+from sinks.creative_split import SplitSettings, VariantFigures, split
 
 # variant -> (conversion rate, mean order value): revenue per message 0.90, 1.20, 1.00; a
 # converts most, c has the largest orders, b earns most
