@@ -329,6 +329,7 @@ class Batch:
     adjustments: dict[tuple[str, str], ConversionAdjustment] = field(default_factory=dict)
     offsets: dict[tuple[str, int], tuple[int, int]] = field(default_factory=dict)
     records: int = 0
+    bytes: int = 0  # of the records' values
     opened_at: float = field(default_factory=time.monotonic)
 
     def track(self, msg: Message) -> None:
@@ -336,6 +337,7 @@ class Batch:
         first, _ = self.offsets.get(key, (msg.offset(), msg.offset()))
         self.offsets[key] = (first, msg.offset())
         self.records += 1
+        self.bytes += len(msg.value() or b"")
 
     def add_row(self, row: FunnelRow) -> None:
         key = (row.account, row.message_id)
@@ -509,6 +511,7 @@ class FunnelSink:
         elapsed = time.monotonic() - started
         metrics.BATCHES.inc()
         metrics.RECORDS.inc(batch.records)
+        metrics.BATCH_BYTES.observe(batch.bytes)
         metrics.FLUSH_SECONDS.observe(elapsed)
         log.info(
             "batch written, commit sent: %d records, %d rows, %d credit sets, %d responses, "

@@ -66,3 +66,8 @@ CONSUMER_LAG = Gauge(
     "as of its last fetch, less its position), every second.",
     ["topic", "partition"],
 )
+BATCH_BYTES = Histogram(
+    "smsfunnel_sink_batch_bytes",
+    "Bytes of the Kafka record values in each batch written.",
+    buckets=(1e3, 1e4, 1e5, 1e6, 4e6, 16e6, 64e6),
+)

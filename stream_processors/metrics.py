@@ -102,6 +102,11 @@ EVICTION_SCHEDULED = Gauge(
     "smsfunnel_join_eviction_schedule_entries",
     "Entries in the in-memory eviction schedule (about one per open message or marker).",
 )
+RESOLVER_SCHEDULED = Gauge(
+    "smsfunnel_resolver_eviction_schedule_entries",
+    "Entries in the resolver's eviction schedule (about one per held reference, receipt or "
+    "marker).",
+)
 CONSUMER_LAG = Gauge(
     "smsfunnel_worker_consumer_lag_records",
     "Records on an input partition this worker is assigned that it has not fetched yet (log "

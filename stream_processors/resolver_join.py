@@ -123,6 +123,7 @@ class ResolverJoin:
         if watermark is not None:
             for k in keys:
                 self._evict(partition, k, watermark, out, source)
+        metrics.RESOLVER_SCHEDULED.set(self.eviction.pending())
         return out
 
     def _after_eviction(
