@@ -390,9 +390,14 @@ def pipeline_settings(state: Path, kafka: str, **overrides: object) -> Settings:
     return Settings(**(values | overrides))  # type: ignore[arg-type]
 
 
+# the one account of the shared pipeline with an api key: test_split_endpoint asks as it
+SPLIT_ACCOUNT, SPLIT_KEY = "shop", "shop-api-key"
+
+
 @pytest.fixture(scope="session")
 def pipeline(kafka: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
-    settings = pipeline_settings(tmp_path_factory.mktemp("state"), kafka)
+    accounts = {SPLIT_ACCOUNT: AccountSecrets(api_key=SecretStr(SPLIT_KEY))}
+    settings = pipeline_settings(tmp_path_factory.mktemp("state"), kafka, accounts=accounts)
     p = start_pipeline(settings, kafka)
     try:
         yield p

@@ -7,75 +7,54 @@ split` prints the same shares."""
 from __future__ import annotations
 
 from decimal import Decimal
-from pathlib import Path
 
 import httpx
 import pytest
-from pydantic import SecretStr
 
-from infra.local_kafka import LocalKafka
 from producers.kafka_producer import EventProducer
 from producers.workload import generate_campaign
 from sinks.creative_split import VariantFigures, split
-from smsfunnel.settings import AccountSecrets
 
-from .conftest import pipeline_settings, report_cli, start_pipeline, stop_pipeline
+from .conftest import SPLIT_ACCOUNT, SPLIT_KEY, Pipeline, report_cli
 
 pytestmark = pytest.mark.e2e
 
-ACCOUNT, KEY, CAMPAIGN = "shop", "shop-api-key", "black-friday"
+ACCOUNT, KEY, CAMPAIGN = SPLIT_ACCOUNT, SPLIT_KEY, "black-friday"
 
 
-def test_split_endpoint_and_command(kafka_lib: Path, tmp_path: Path) -> None:
-    broker = LocalKafka(tmp_path / "kafka", heap="512m", lib=kafka_lib)
-    bootstrap = broker.start().address
-    settings = pipeline_settings(
-        tmp_path / "state",
-        bootstrap,
-        accounts={ACCOUNT: AccountSecrets(api_key=SecretStr(KEY))},
+def test_split_endpoint_and_command(pipeline: Pipeline) -> None:
+    workload = generate_campaign(3000, seed=41, account=ACCOUNT)
+    producer = EventProducer(pipeline.bootstrap)
+    producer.send_many(workload.events)
+    producer.flush()
+    producer.close()
+    pipeline.drain()
+    base = f"http://127.0.0.1:{pipeline.settings.sink_http_port}"
+    url = f"{base}/v1/accounts/{ACCOUNT}/campaigns/{CAMPAIGN}/split"
+    assert httpx.get(url, headers={"Authorization": "Bearer wrong"}).status_code == 401
+    assert httpx.get(url).status_code == 401
+    answer = httpx.get(url, headers={"Authorization": f"Bearer {KEY}"}).json()
+    assert answer["model"] == "last_click" and answer["currency"] == "USD"
+
+    sent = {v: t.sent for (a, c, v), t in workload.truth.items() if c == CAMPAIGN}
+    assert {v: f["messages"] for v, f in answer["variants"].items()} == sent
+    view = pipeline.query.rows(
+        "SELECT variant, sum(attributed_conversions) AS c, sum(attributed_revenue) AS r "
+        "FROM attributed_revenue WHERE account = {a:String} AND campaign = {c:String} "
+        "AND model = 'last_click' AND currency = 'USD' GROUP BY variant",
+        {"a": ACCOUNT, "c": CAMPAIGN},
     )
-    pipeline = start_pipeline(settings, bootstrap)
-    try:
-        workload = generate_campaign(3000, seed=41, account=ACCOUNT)
-        producer = EventProducer(bootstrap)
-        producer.send_many(workload.events)
-        producer.flush()
-        producer.close()
-        pipeline.drain()
+    figures = {
+        r["variant"]: VariantFigures(sent[r["variant"]], round(Decimal(r["c"])), Decimal(r["r"]))
+        for r in view
+    }
+    assert {v: Decimal(f["revenue"]) for v, f in answer["variants"].items()} == {
+        v: f.revenue for v, f in figures.items()
+    }
+    assert all(f.messages >= 500 for f in figures.values())  # past the minimum sample
+    assert answer["split"] == split(figures)
+    assert sum(answer["split"].values()) == pytest.approx(1.0)
 
-        base = f"http://127.0.0.1:{settings.sink_http_port}"
-        url = f"{base}/v1/accounts/{ACCOUNT}/campaigns/{CAMPAIGN}/split"
-        assert httpx.get(url, headers={"Authorization": "Bearer wrong"}).status_code == 401
-        assert httpx.get(url).status_code == 401
-        answer = httpx.get(url, headers={"Authorization": f"Bearer {KEY}"}).json()
-        assert answer["model"] == "last_click" and answer["currency"] == "USD"
-
-        sent = {v: t.sent for (a, c, v), t in workload.truth.items() if c == CAMPAIGN}
-        assert {v: f["messages"] for v, f in answer["variants"].items()} == sent
-        view = pipeline.query.rows(
-            "SELECT variant, sum(attributed_conversions) AS c, sum(attributed_revenue) AS r "
-            "FROM attributed_revenue WHERE account = {a:String} AND campaign = {c:String} "
-            "AND model = 'last_click' AND currency = 'USD' GROUP BY variant",
-            {"a": ACCOUNT, "c": CAMPAIGN},
-        )
-        figures = {
-            r["variant"]: VariantFigures(
-                sent[r["variant"]], round(Decimal(r["c"])), Decimal(r["r"])
-            )
-            for r in view
-        }
-        assert {v: Decimal(f["revenue"]) for v, f in answer["variants"].items()} == {
-            v: f.revenue for v, f in figures.items()
-        }
-        assert all(f.messages >= 500 for f in figures.values())  # past the minimum sample
-        assert answer["split"] == split(figures)
-        assert sum(answer["split"].values()) == pytest.approx(1.0)
-
-        out = report_cli(
-            pipeline, "--account", ACCOUNT, "--campaign", CAMPAIGN, command="split"
-        ).stdout
-        for variant, share in answer["split"].items():
-            assert f"{variant}: {share:.1%} of the next sends" in out
-    finally:
-        stop_pipeline(pipeline)
-        broker.stop()
+    out = report_cli(pipeline, "--account", ACCOUNT, "--campaign", CAMPAIGN, command="split").stdout
+    for variant, share in answer["split"].items():
+        assert f"{variant}: {share:.1%} of the next sends" in out
