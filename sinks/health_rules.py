@@ -106,6 +106,9 @@ PLAYBOOK: dict[str, tuple[str, str]] = {
 
 
 Figures = Mapping[str, Any]  # one row of a health query
+# what `find` reads per campaign: the campaign itself, its segments, its carriers (senders are
+# judged across campaigns: "sender_all")
+USED_SUBJECTS = ("", "segment", "carrier")
 Key = tuple[str, str]  # (campaign, subject)
 
 
@@ -140,7 +143,7 @@ def find(
     causes: Iterable[Figures],
     t: Thresholds,
 ) -> list[Finding]:
-    """Every finding in the figures: `by_subject` maps each of health_queries.SUBJECTS to its
+    """Every finding in the figures: `by_subject` maps each of USED_SUBJECTS to its
     cohort_figures rows, and "sender_all" to the senders' rows across campaigns; `opt_outs`
     and `causes` are the OPT_OUTS and FAILURE_CAUSES rows."""
     found: list[Finding] = []
@@ -317,7 +320,7 @@ def diagnose(
         "recent": t.recent_hours,
         "baseline": t.baseline_hours,
     }
-    by_subject = {s: client.rows(q.cohort_figures(s), params) for s in q.SUBJECTS}
+    by_subject = {s: client.rows(q.cohort_figures(s), params) for s in USED_SUBJECTS}
     by_subject["sender_all"] = client.rows(
         q.cohort_figures("sender", across_campaigns=True), params
     )

@@ -30,8 +30,12 @@ class ClientQuery:
 
     def rows(self, sql: str, parameters: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         with self.lock:
-            result = self.client.query(sql, parameters=parameters or {}, settings={"readonly": 1})
-        return [dict(zip(result.column_names, r, strict=True)) for r in result.result_rows]
+            columns, rows = self._query(sql, parameters)
+        return [dict(zip(columns, r, strict=True)) for r in rows]
+
+    def _query(self, sql: str, parameters: dict[str, Any] | None) -> tuple[Any, Any]:
+        result = self.client.query(sql, parameters=parameters or {}, settings={"readonly": 1})
+        return result.column_names, result.result_rows
 
     def close(self) -> None:
         self.client.close()

@@ -31,6 +31,7 @@ from clickhouse_connect.driver.client import Client
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from sinks import metrics
+from sinks.query_client import ClientQuery
 from sinks.split_recommendation import recommend
 from smsfunnel.settings import Settings
 
@@ -137,17 +138,17 @@ def authorised_account(settings: Settings, account: Any, authorization: str | No
 SPLIT_PATH = re.compile(r"^/v1/accounts/(?P<account>[^/]+)/campaigns/(?P<campaign>[^/]+)/split$")
 
 
-class ScopedQuery:
+class ScopedQuery(ClientQuery):
     """Queries of one account through run_query (ClickHouse adds the account filter), under
     the sink's lock: the QueryClient of what the server answers itself."""
 
     def __init__(self, client: Client, lock: threading.Lock, account: str) -> None:
-        self.client, self.lock, self.account = client, lock, account
+        super().__init__(client, lock)
+        self.account = account
 
-    def rows(self, sql: str, parameters: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-        with self.lock:
-            answer = run_query(self.client, sql, parameters, self.account)
-        return [dict(zip(answer["columns"], r, strict=True)) for r in answer["rows"]]
+    def _query(self, sql: str, parameters: dict[str, Any] | None) -> tuple[Any, Any]:
+        answer = run_query(self.client, sql, parameters, self.account)
+        return answer["columns"], answer["rows"]
 
 
 def make_handler(
@@ -169,19 +170,16 @@ def make_handler(
                 self._send(200, generate_latest(), CONTENT_TYPE_LATEST)
             elif self.path == "/health":
                 self._send(200, b'{"ok":true}', "application/json")
-            elif SPLIT_PATH.match(urlsplit(self.path).path):
-                self._split()
+            elif match := SPLIT_PATH.match(urlsplit(self.path).path):
+                self._split(match)
             else:
                 self._send(404, b'{"error":"not found"}', "application/json")
 
-        def _split(self) -> None:
+        def _split(self, match: re.Match[str]) -> None:
             """GET /v1/accounts/{a}/campaigns/{c}/split[?model=&currency=]: the traffic split
             for the campaign's next sends, to the account's api key (Bearer) only."""
-            url = urlsplit(self.path)
-            match = SPLIT_PATH.match(url.path)
-            assert match is not None
             account, campaign = unquote(match["account"]), unquote(match["campaign"])
-            query = {k: v[-1] for k, v in parse_qs(url.query).items()}
+            query = {k: v[-1] for k, v in parse_qs(urlsplit(self.path).query).items()}
             try:
                 authorised_account(settings, account, self.headers.get("Authorization"))
                 scoped = ScopedQuery(client, lock, account)

@@ -152,6 +152,7 @@ class InputProgress:
     _ends_read: dict[tuple[int, tuple[str, ...]], tuple[float, list[int | None]]] = field(
         default_factory=dict
     )
+    exported: set[tuple[str, str]] = field(default_factory=set)  # partitions in the lag gauge
 
     def _ends(self, partition: int, names: list[str]) -> list[int | None]:
         now = time.monotonic()
@@ -178,8 +179,6 @@ class InputProgress:
                     self.committed[(tp.topic, partition)] = tp.offset
         except Exception as exc:  # noqa: BLE001 - unknown inputs then hold eviction back
             log.warning("could not read committed offsets of partition %d: %r", partition, exc)
-
-    exported: set[tuple[str, str]] = field(default_factory=set)
 
     def export_lag(self) -> None:
         """smsfunnel_worker_consumer_lag_records, once per checkpoint."""
@@ -299,7 +298,7 @@ def create_app(settings: Settings, bootstrap: str | None = None) -> Application:
     attribute = AttributeStep(subscriber_table, stage, COMMITTED_WITH_OUTPUTS)
 
     def bound(
-        stage: str,
+        name: str,
         step: Callable[[int, str, int, bytes, bytes], list[Output]],
         table: PartitionTable,
         opened: Callable[[int], None] | None,
@@ -313,7 +312,7 @@ def create_app(settings: Settings, bootstrap: str | None = None) -> Application:
             store = table.bind(state)
             if stores.get(ctx.partition) is not store:
                 stores[ctx.partition] = store
-                metrics.PARTITIONS_OPENED.labels(stage).inc()
+                metrics.PARTITIONS_OPENED.labels(name).inc()
                 if opened is not None:
                     opened(ctx.partition)
             return step(ctx.partition, ctx.topic, ctx.offset, key, value)

@@ -390,6 +390,11 @@ def pipeline_settings(state: Path, kafka: str, **overrides: object) -> Settings:
     return Settings(**(values | overrides))  # type: ignore[arg-type]
 
 
+def second_worker_settings(settings: Settings, state: Path) -> Settings:
+    """A second worker process of the same group: its own state dir and metrics port."""
+    return settings.model_copy(update={"state_dir": state, "worker_metrics_port": free_port()})
+
+
 # the one account of the shared pipeline with an api key: test_split_endpoint asks as it
 SPLIT_ACCOUNT, SPLIT_KEY = "shop", "shop-api-key"
 

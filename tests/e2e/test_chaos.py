@@ -27,7 +27,7 @@ from subprocess import Popen
 
 import pytest
 
-from infra.local_kafka import LocalKafka, free_port
+from infra.local_kafka import LocalKafka
 from producers.kafka_producer import EventProducer
 from producers.workload import generate_campaign
 from smsfunnel.drain import LagProbe, pipeline_stages
@@ -39,6 +39,7 @@ from tests.e2e.conftest import (
     assert_credits_match_ground_truth,
     assert_rows_match_ground_truth,
     pipeline_settings,
+    second_worker_settings,
     start_pipeline,
     stop_pipeline,
     wait_http,
@@ -147,9 +148,7 @@ def chaos(tmp_path: Path, kafka_lib: Path) -> Iterator[Chaos]:
     broker = LocalKafka(tmp_path / "kafka", heap="512m", lib=kafka_lib)
     bootstrap = broker.start().address
     settings = pipeline_settings(tmp_path / "state", bootstrap)
-    second = settings.model_copy(
-        update={"state_dir": tmp_path / "state-2", "worker_metrics_port": free_port()}
-    )
+    second = second_worker_settings(settings, tmp_path / "state-2")
     pipeline = start_pipeline(settings, bootstrap)
     c = Chaos(broker, pipeline, settings_env(second, bootstrap))
     try:

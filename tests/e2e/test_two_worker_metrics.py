@@ -16,13 +16,19 @@ import pytest
 from confluent_kafka import ConsumerGroupState
 from confluent_kafka.admin import AdminClient
 
-from infra.local_kafka import LocalKafka, free_port
+from infra.local_kafka import LocalKafka
 from producers.kafka_producer import EventProducer
 from producers.workload import generate_campaign
 from schemas.events import MessageEventBase, ProviderReceiptEvent
 from smsfunnel.processes import settings_env, spawn_service, stop_service
 
-from .conftest import log_tail, pipeline_settings, start_pipeline, stop_pipeline
+from .conftest import (
+    log_tail,
+    pipeline_settings,
+    second_worker_settings,
+    start_pipeline,
+    stop_pipeline,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -66,9 +72,7 @@ def test_counters_are_exact_across_two_workers(kafka_lib: Path, tmp_path: Path) 
     broker = LocalKafka(tmp_path / "kafka", heap="512m", lib=kafka_lib)
     bootstrap = broker.start().address
     settings = pipeline_settings(tmp_path / "state", bootstrap)
-    second = settings.model_copy(
-        update={"state_dir": tmp_path / "state-2", "worker_metrics_port": free_port()}
-    )
+    second = second_worker_settings(settings, tmp_path / "state-2")
     pipeline = start_pipeline(settings, bootstrap)
     other = spawn_service("worker", settings_env(second, bootstrap), pipeline.logs, "worker-2")
     try:

@@ -34,7 +34,7 @@ def row(period: str, subject: str = "", campaign: str = "c", **figures: Any) -> 
 
 
 def checks(campaign_rows: list[dict[str, Any]], **others: Any) -> list[str]:
-    by_subject = {"": campaign_rows, "sender": [], "segment": [], "carrier": [], "sender_all": []}
+    by_subject = {"": campaign_rows, "segment": [], "carrier": [], "sender_all": []}
     by_subject |= {k: v for k, v in others.items() if k in by_subject}
     return [
         f.check for f in find(by_subject, others.get("opt_outs", []), others.get("causes", []), T)
