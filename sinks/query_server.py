@@ -68,6 +68,8 @@ METRIC_VIEWS = (
     "subscriber_growth",
     "orphan_messages",
     "late_event_summary",
+    "variant_revenue_tests",
+    "send_time_revenue",
 )
 # Read through an IN or a JOIN by name they would still be filtered; these have no account.
 NO_ACCOUNT_TABLES = ("dead_letters", "schema_migrations")

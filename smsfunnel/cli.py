@@ -445,6 +445,104 @@ def split_command(
 
 
 @app.command()
+def verdicts(
+    campaign: str = typer.Option("", help="Campaign to judge; default: every campaign."),
+    account: str = typer.Option("demo-seed7", help="Account (tenant)."),
+    model: AttributionModel = typer.Option(
+        AttributionModel.LAST_CLICK, help="Attribution model of the revenue compared."
+    ),
+    currency: str = typer.Option("USD", help="Currency of that revenue."),
+    alpha: float = typer.Option(0.05, help="Family-wise significance level (two-sided)."),
+    power: float = typer.Option(0.8, help="Power the sample sizes are for."),
+    mde: float = typer.Option(
+        0.10, help="Minimum detectable effect, relative to the rest's revenue per message."
+    ),
+    min_successes: int = typer.Option(
+        30, help="Earning (or converted) messages each side needs before a call."
+    ),
+) -> None:
+    """Each variant against the rest of its campaign on attributed revenue per message (Welch)
+    and conversion rate: winner, loser or undecided, and the messages an undecided test still
+    needs (docs/decisions.md)."""
+    from sinks.variant_verdicts import VerdictSettings, verdicts
+
+    try:
+        settings = VerdictSettings(alpha, power, mde, min_successes)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    found = verdicts(
+        _read_client(get_settings()), account, campaign, model.value, currency, settings
+    )
+    if not found:
+        console.print(f"{account}: no sent messages to judge")
+        return
+    console.print(
+        f"{account}: revenue per message under {model.value} ({currency}), each variant against "
+        f"the rest of its campaign; minimum detectable effect {mde:.0%}, power {power:.0%}"
+    )
+    for v in found:
+        rpm = "n/a" if v.revenue_per_message is None else f"{v.revenue_per_message:.4f}"
+        rest = "n/a" if v.rest_revenue_per_message is None else f"{v.rest_revenue_per_message:.4f}"
+        line = (
+            f"  {v.campaign}/{v.variant or '(none)'}: [bold]{v.revenue_call}[/bold] on revenue, "
+            f"{rpm} vs {rest} per message ({v.sent:,} sent, {v.earning:,} earning); "
+            f"{v.conversion_call} on conversion; {v.reason}"
+        )
+        if v.more_messages:
+            line += f"; {v.more_messages:,} more messages ({v.messages_needed:,} per side)"
+        console.print(line, highlight=False, soft_wrap=True)
+
+
+@app.command("send-times")
+def send_times_command(
+    campaign: str = typer.Option("", help="One campaign; default: every campaign."),
+    account: str = typer.Option("demo-seed7", help="Account (tenant)."),
+    model: AttributionModel = typer.Option(
+        AttributionModel.LAST_CLICK, help="Attribution model of the revenue."
+    ),
+    currency: str = typer.Option("USD", help="Currency of that revenue."),
+    level: float = typer.Option(0.95, help="Level of the intervals."),
+    min_messages: int = typer.Option(100, min=1, help="Messages a slot needs to be judged."),
+    min_earning: int = typer.Option(10, min=1, help="Earning messages a slot needs, likewise."),
+) -> None:
+    """Per segment, the recipient-local hours and weekdays whose sends earned most per message,
+    with intervals, and "not enough data" where that is the truth (docs/decisions.md)."""
+    from sinks.send_times import SendTimeSettings, Slot, label, recommend
+
+    try:
+        settings = SendTimeSettings(level, min_messages, min_earning)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    found = recommend(
+        _read_client(get_settings()), account, campaign, model.value, currency, settings
+    )
+    if not found:
+        console.print(f"{account}: no sent messages")
+        return
+
+    def show(kind: str, best: list[Slot] | None, every: list[Slot]) -> None:
+        judged = sum(1 for x in every if x.enough)
+        if best is None:
+            console.print(f"    best {kind}: not enough data ({judged} of {len(every)} judged)")
+            return
+        top, *tied = best
+        also = f"; as good within the interval: {', '.join(label(kind, x.value) for x in tied)}"
+        console.print(
+            f"    best {kind}: {label(kind, top.value)}, {top.revenue_per_message:.4f} per "
+            f"message ({level:.0%}: {top.low:.4f} to {top.high:.4f}, {top.sent:,} sent)"
+            f"{also if tied else ''}",
+            highlight=False,
+            soft_wrap=True,
+        )
+
+    console.print(f"{account}: revenue per message under {model.value} ({currency})")
+    for seg in found:
+        console.print(f"  segment {seg.segment or '(none)'}:")
+        show("hour", seg.best_hours, seg.hours)
+        show("weekday", seg.best_weekdays, seg.weekdays)
+
+
+@app.command()
 def demo(
     messages: int = typer.Option(10_000, min=1, help="Messages in the demo campaign."),
     seed: int = typer.Option(7, help="Workload seed; the account is demo-seed<seed>."),

@@ -15,6 +15,9 @@ from typing import Any
 
 from schemas import metric_formulas as mf
 from sinks.query_client import QueryClient
+from sinks.send_times import SegmentTimes, label
+from sinks.send_times import recommend as recommend_send_times
+from sinks.variant_verdicts import Verdict, verdicts
 from smsfunnel.report import AttributedVariant, attributed_summary, money, ratio, window_label
 
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -34,6 +37,8 @@ class ReportData:
     variants: list[dict[str, Any]]
     heatmap: dict[tuple[int, int], tuple[int, int]] = field(default_factory=dict)
     trend: list[dict[str, Any]] = field(default_factory=list)
+    verdicts: list[Verdict] = field(default_factory=list)
+    send_times: list[SegmentTimes] = field(default_factory=list)
 
 
 def gather(
@@ -90,6 +95,8 @@ def gather(
             for c in cells
         },
         trend=trend,
+        verdicts=verdicts(client, account, "", model, currency),
+        send_times=recommend_send_times(client, account, "", model, currency),
     )
 
 
@@ -172,6 +179,49 @@ def _variants_table(variants: list[dict[str, Any]]) -> str:
         + "".join(rows)
         + "</table>"
     )
+
+
+def _verdicts_table(found: list[Verdict]) -> str:
+    def num(x: float | None, digits: int = 4) -> str:
+        return "n/a" if x is None else f"{x:.{digits}f}"
+
+    rows = "".join(
+        f"<tr data-verdict='{html.escape(v.campaign)}/{html.escape(v.variant)}'>"
+        f"<td>{html.escape(v.campaign)}</td><td>{html.escape(v.variant)}</td>"
+        f"<td>{v.sent:,}</td><td>{num(v.revenue_per_message)}</td>"
+        f"<td>{num(v.rest_revenue_per_message)}</td><td>{num(v.rpm_p_value)}</td>"
+        f"<td class='call'>{v.revenue_call}</td><td>{v.conversion_call}</td>"
+        f"<td>{'' if not v.more_messages else f'{v.more_messages:,}'}</td>"
+        f"<td>{html.escape(v.reason)}</td></tr>"
+        for v in found
+    )
+    return (
+        "<table class='verdicts'><tr><th>campaign</th><th>variant</th><th>sent</th>"
+        "<th>revenue / message</th><th>rest of campaign</th><th>p (Welch)</th>"
+        "<th>on revenue</th><th>on conversion</th><th>more messages needed</th><th>why</th></tr>"
+        + rows
+        + "</table>"
+    )
+
+
+def _send_times_list(found: list[SegmentTimes]) -> str:
+    def best(kind: str, slots: list[Any] | None) -> str:
+        if slots is None:
+            return "not enough data"
+        top, *tied = slots
+        also = ", ".join(label(kind, x.value) for x in tied)
+        return (
+            f"{label(kind, top.value)}: {top.revenue_per_message:.4f} per message "
+            f"({top.low:.4f} to {top.high:.4f})" + (f", as good: {also}" if tied else "")
+        )
+
+    items = "".join(
+        f"<li data-segment='{html.escape(s.segment)}'><b>{html.escape(s.segment or '(none)')}</b>"
+        f": hour {html.escape(best('hour', s.best_hours))}; "
+        f"weekday {html.escape(best('weekday', s.best_weekdays))}</li>"
+        for s in found
+    )
+    return f"<ul class='send-times'>{items}</ul>"
 
 
 def _money_table(d: ReportData) -> str:
@@ -303,6 +353,14 @@ def render_html(d: ReportData) -> str:
         f"<h2>Funnel</h2>{_funnel_svg(d.stages)}"
         f"<h2>Money by campaign and variant</h2>{_money_table(d)}"
         f"<h2>Variants</h2>{_variants_table(d.variants)}"
+        f"<h2>Verdicts on revenue per message ({html.escape(d.model)})</h2>"
+        "<p class='note'>Each variant against the rest of its campaign: Welch's test on revenue "
+        "per message, the pooled two-proportion test on conversion, family-wise 5 %, a call "
+        "only with 30 earning messages on each side; an undecided test shows the messages still "
+        "needed to find a 10 % difference with 80 % power.</p>"
+        f"{_verdicts_table(d.verdicts)}"
+        "<h2>Best send times by segment (revenue per message, 95 % intervals)</h2>"
+        f"{_send_times_list(d.send_times)}"
         "<h2>When to send (recipient's local time, CTR)</h2>"
         f"{_heatmap_svg(d.heatmap)}"
         "<h2>Trend by send day (sent, clicked, conversions)</h2>"

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from schemas.attribution_credit import AttributionModel
 from sinks import hourly_aggregate as hourly
+from sinks.migrations.revenue_moments import SEND_TIME_REVENUE, VARIANT_REVENUE_TESTS
+from sinks.migrations.sql_parts import MODELS_ARRAY, NET_CREDIT_LINES, SENT_MESSAGES
+from sinks.migrations.sql_parts import z_test as _z_test
 
 
 @dataclass(frozen=True)
@@ -36,7 +38,6 @@ DIM_COLUMNS = """
     sender LowCardinality(String) COMMENT 'short code, long code or alphanumeric id',
     country LowCardinality(String),
     carrier LowCardinality(String),"""
-SENT_MESSAGES = "(SELECT * FROM funnel_rows FINAL WHERE has_send)"
 OPT_OUTS_BY_MESSAGE = (
     "(SELECT account, message_id, sum(opt_outs) AS opt_outs, min(first_response_at) AS replied_at "
     "FROM message_responses FINAL WHERE message_id != '' GROUP BY account, message_id)"
@@ -153,29 +154,7 @@ USING ({DIMS})
 COMMENT 'Dropped and failed messages by canonical cause, with the sent count they divide by.'
 """
 
-# Credits are exact decimals: amount Decimal(38,10) x weight Decimal(38,20) in Decimal256, so no
-# sum of fractional credits loses a digit before display rounding.
-MODELS_ARRAY = "[" + ", ".join(f"'{m.value}'" for m in AttributionModel) + "]"
 
-
-# Each conversion's credits, once at its amount and once at each of its adjustments (in the
-# adjustment's currency): net revenue is their sum, and only the first counts as a conversion.
-NET_CREDIT_LINES = """
-    SELECT account, model, currency, amount, message_id, weight, adjusting
-    FROM (
-        SELECT account, model, currency, amount, message_ids, weights, false AS adjusting
-        FROM attribution_credits FINAL
-        UNION ALL
-        SELECT account, model, a.currency AS currency, a.amount AS amount, message_ids, weights,
-            true AS adjusting
-        FROM (
-            SELECT account, order_id, model, message_ids, weights FROM attribution_credits FINAL
-        ) AS k
-        INNER JOIN (
-            SELECT account, order_id, currency, amount FROM conversion_adjustments FINAL
-        ) AS a USING (account, order_id)
-    )
-    ARRAY JOIN message_ids AS message_id, weights AS weight"""
 GROSS_CREDIT_LINES = """
     SELECT account, model, currency, amount, message_id, weight, false AS adjusting
     FROM attribution_credits FINAL
@@ -341,15 +320,6 @@ COMMENT 'Response time of delivered messages: first human click or reply minus d
 # ---- analyses (migration 4) -------------------------------------------------------------------
 
 CAMPAIGN_DIMS = "account, campaign, variant"
-
-
-def _z_test(x: str, y: str, n: str, m: str, part: int) -> str:
-    """Two-sided pooled two-proportion z-test of x/n against y/m (ClickHouse's proportionsZTest);
-    NULL where it is undefined (no trials, or every or no trial a success)."""
-    return (
-        f"if({n} = 0 OR {m} = 0 OR {x} + {y} = 0 OR {x} + {y} = {n} + {m}, NULL, "
-        f"tupleElement(proportionsZTest({x}, {y}, {n}, {m}, 0.95, 'pooled'), {part}))"
-    )
 
 
 VARIANT_COMPARISON = f"""
@@ -1062,5 +1032,11 @@ MIGRATIONS: tuple[Migration, ...] = (
             "ALTER TABLE funnel_rows DROP COLUMN IF EXISTS order_ids",
             "DROP TABLE IF EXISTS conversion_adjustments",
         ),
+    ),
+    Migration(
+        16,
+        "revenue per message with its spread: variant tests and send-time revenue",
+        up=(VARIANT_REVENUE_TESTS, SEND_TIME_REVENUE),
+        down=("DROP VIEW IF EXISTS send_time_revenue", "DROP VIEW IF EXISTS variant_revenue_tests"),
     ),
 )

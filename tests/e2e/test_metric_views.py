@@ -552,6 +552,17 @@ def test_html_report_renders_in_chromium(pipeline: Pipeline, workload, tmp_path)
         assert f">{name}</text>" in dom
     variants = {(m.campaign, m.variant) for m in sent.values()}
     assert dom.count("significant)") == len(variants)
+    # the verdicts table: a row per variant, each with the call the verdicts module makes
+    shown = dict(
+        re.findall(r'data-verdict="([^"]+)">(?:<td>[^<]*</td>){6}<td class="call">(\w+)<', dom)
+    )
+    from sinks.variant_verdicts import verdicts
+
+    assert shown == {
+        f"{v.campaign}/{v.variant}": str(v.revenue_call) for v in verdicts(pipeline.query, ACCOUNT)
+    }
+    assert len(shown) == len(variants)
+    assert dom.count("<li data-segment=") == len({m.segment for m in sent.values()})
     assert "<polyline" in dom
 
 
