@@ -140,7 +140,7 @@ def ingest() -> None:
     settings = get_settings()
     uvicorn.run(
         create_app(settings),
-        host="0.0.0.0",
+        host=settings.ingest_host,
         port=settings.ingest_http_port,
         loop="uvloop",
         http="httptools",
@@ -168,7 +168,7 @@ def redirector() -> None:
     uvicorn.run(
         "producers.redirector:create_redirector",
         factory=True,
-        host="0.0.0.0",
+        host=settings.redirector_host,
         port=settings.redirector_port,
         workers=settings.redirector_workers,
         loop="uvloop",
@@ -176,6 +176,10 @@ def redirector() -> None:
         access_log=False,
         log_level="warning",
     )
+
+
+def _host_port(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"  # IPv6 in brackets
 
 
 def _exec_compiled_redirector(settings: Settings) -> NoReturn:
@@ -197,7 +201,7 @@ def _exec_compiled_redirector(settings: Settings) -> NoReturn:
     env["SMSFUNNEL_PHONE_HASH_KEY"] = settings.phone_hash_key.get_secret_value()
     args = [
         str(REDIRECTOR_BINARY),
-        f"-listen=:{settings.redirector_port}",
+        f"-listen={_host_port(settings.redirector_host, settings.redirector_port)}",
         f"-bootstrap={settings.bootstrap_servers()}",
         f"-links-topic={LINKS.name}",
         f"-clicks-topic={CLICKS.name}",

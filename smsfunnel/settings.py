@@ -132,6 +132,11 @@ class Settings(BaseSettings):
         description="Signs tracking-link tokens and click ids (the redirector and postbacks).",
     )
     ingest_http_port: int = Field(default=9103, description="Webhooks, postbacks, send API.")
+    ingest_host: str = Field(
+        default="127.0.0.1",
+        description="Address the receivers listen on: loopback for the local stack; 0.0.0.0 "
+        "(or the interface's address) behind the proxy that providers reach in production.",
+    )
     ingest_public_url: str | None = Field(
         default=None,
         description="The receivers' URL as providers call it (https://hooks.example.com): "
@@ -147,6 +152,11 @@ class Settings(BaseSettings):
         default="UTC", description="Zone of SMPP receipt dates (they carry none)."
     )
     redirector_port: int = Field(default=9104, description="The click redirector.")
+    redirector_host: str = Field(
+        default="127.0.0.1",
+        description="Address the redirector listens on: loopback for the local stack; 0.0.0.0 "
+        "(or the interface's address) where recipients' phones reach it in production.",
+    )
     redirector_impl: Literal["go", "python"] = Field(
         default="go",
         description="The compiled redirector (producers/redirector_go, built by `make install`) "

@@ -125,7 +125,7 @@ func requireEnv(name string) []byte {
 }
 
 func main() {
-	listen := flag.String("listen", ":9104", "address to serve on")
+	listen := flag.String("listen", "127.0.0.1:9104", "host:port to serve on (0.0.0.0:9104: every interface)")
 	bootstrap := flag.String("bootstrap", "127.0.0.1:9092", "Kafka bootstrap servers, comma-separated")
 	linksTopic := flag.String("links-topic", "", "the compacted topic of tracked links")
 	clicksTopic := flag.String("clicks-topic", "", "the topic clicks go to")
