@@ -4,12 +4,12 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 MESSAGES ?= 10000
-# The compiled click redirector (producers/redirector_go). Go is taken from PATH; where there is
-# none, the pinned toolchain is fetched from the Go module proxy (golang.org/toolchain), as
-# `go` itself does with GOTOOLCHAIN.
-GO_VERSION := 1.26.8
-LOCAL_GO := $(CURDIR)/.smsfunnel/go/bin/go
-GO ?= $(shell command -v go 2>/dev/null || echo $(LOCAL_GO))
+# The compiled click redirector (producers/redirector_go) needs `go` on PATH, any release since
+# 1.21: with GOTOOLCHAIN=auto it fetches the toolchain go.mod asks for from the Go module proxy
+# itself.
+GO ?= go
+GOTOOLCHAIN ?= auto
+export GOTOOLCHAIN
 REDIRECTOR := .smsfunnel/bin/smsfunnel-redirector
 REDIRECTOR_SRC := $(wildcard producers/redirector_go/*.go) producers/redirector_go/go.mod producers/redirector_go/go.sum
 
@@ -19,17 +19,8 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e ".[test]"
 	touch $@
 
-$(LOCAL_GO):
-	mkdir -p .smsfunnel
-	curl -sSfL -o .smsfunnel/go.zip \
-	  https://proxy.golang.org/golang.org/toolchain/@v/v0.0.1-go$(GO_VERSION).linux-amd64.zip
-	rm -rf .smsfunnel/go .smsfunnel/go-unzip
-	$(PYTHON) -m zipfile -e .smsfunnel/go.zip .smsfunnel/go-unzip
-	mv .smsfunnel/go-unzip/golang.org/toolchain@v0.0.1-go$(GO_VERSION).linux-amd64 .smsfunnel/go
-	rm -rf .smsfunnel/go.zip .smsfunnel/go-unzip
-	chmod +x .smsfunnel/go/bin/* .smsfunnel/go/pkg/tool/*/*
-
-$(REDIRECTOR): $(REDIRECTOR_SRC) | $(if $(filter $(LOCAL_GO),$(GO)),$(LOCAL_GO))
+$(REDIRECTOR): $(REDIRECTOR_SRC)
+	@command -v $(GO) >/dev/null || { echo "Go is needed to build the redirector: install it (https://go.dev/dl), any release since 1.21" >&2; exit 1; }
 	cd producers/redirector_go && $(GO) build -trimpath -o $(CURDIR)/$(REDIRECTOR) .
 
 .PHONY: install redirector demo test lint clean
@@ -46,7 +37,7 @@ test: install
 
 lint: $(VENV)/.installed
 	$(PY) -m ruff check . && $(PY) -m ruff format --check .
-	test -z "$$($(dir $(GO))gofmt -l producers/redirector_go)"
+	test -z "$$(cd producers/redirector_go && "$$($(GO) env GOROOT)/bin/gofmt" -l .)"
 
 clean:
 	-$(PY) -m smsfunnel kafka stop
