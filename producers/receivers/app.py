@@ -196,7 +196,7 @@ def create_app(
         except BadCallback as exc:
             raise _bad(str(exc)) from None
         except InvalidPhoneNumber as exc:
-            raise _bad(f"phone number: {exc}") from None
+            raise _bad(f"the phone number {exc}") from None
         except ValidationError as exc:
             raise _bad(validation_problem(exc)) from None
 
@@ -256,8 +256,9 @@ def create_app(
     def send_event(account: str, req: SendRequest) -> SendEvent:
         zone = req.recipient_timezone
         if req.to is not None:
-            recipient_hash, country = hash_phone(req.to, phone_key)
-            zone = zone or timezone_of(req.to)
+            # national formats ("(415) 555-2671") read in the country the request names
+            recipient_hash, country = hash_phone(req.to, phone_key, req.country)
+            zone = zone or timezone_of(req.to, req.country)
         else:
             recipient_hash, country = req.recipient_hash or "", req.country or ""
         return SendEvent(

@@ -22,8 +22,9 @@ from schemas.promo_codes import Code
 
 
 class SendRequest(BaseModel):
-    """One message attempted. Give the recipient as `to` (any phone format; hashed here, never
-    stored) or as an already keyed `recipient_hash` with its `country`."""
+    """One message attempted. Give the recipient as `to` (hashed here, never stored): in
+    international form (+14155552671, "+1 415-555-2671"), or in national form ("(415) 555-2671")
+    with its `country`; or as an already keyed `recipient_hash` with its `country`."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -31,9 +32,16 @@ class SendRequest(BaseModel):
     occurred_at: AwareDatetime
     campaign: Id
     sender: Id
-    to: Annotated[str, Field(max_length=40)] | None = None
+    to: Annotated[str, Field(max_length=40)] | None = Field(
+        default=None,
+        description="the recipient's number: international form, or national form with `country`",
+    )
     recipient_hash: RecipientHash | None = None
-    country: Annotated[str, Field(pattern=r"^[A-Z]{2}$")] | None = None
+    country: Annotated[str, Field(pattern=r"^[A-Z]{2}$")] | None = Field(
+        default=None,
+        description="ISO 3166 country: how a national-form `to` is read; required with "
+        "`recipient_hash`",
+    )
     variant: Label = ""
     segment: Label = ""
     carrier: Label = ""

@@ -153,9 +153,41 @@ def test_send_api_hashes_numbers_before_they_leave(edge: Edge) -> None:
 
 
 @pytest.mark.parametrize(
+    ("to", "country", "e164"),
+    [
+        ("(415) 555-2671", "US", "+14155552671"),
+        ("07700 900123", "GB", "+447700900123"),
+        ("+1 415 555 2671", "GB", "+14155552671"),  # international form: the country is moot
+    ],
+)
+def test_send_api_reads_national_numbers_in_the_country_given(
+    edge: Edge, to: str, country: str, e164: str
+) -> None:
+    message_id = f"m-{uuid.uuid4()}"
+    send = {
+        "message_id": message_id,
+        "occurred_at": "2026-11-20T12:00:00Z",
+        "campaign": "bf",
+        "sender": "12345",
+        "to": to,
+        "country": country,
+    }
+    headers = {"Authorization": "Bearer acme-api-key"}
+    resp = httpx.post(f"{edge.url}/v1/accounts/acme/sends", json={"sends": [send]}, headers=headers)
+    assert resp.status_code == 202, resp.text
+    event_id = expected_id("acme", "send", message_id)
+    record = one(read_topic(edge.bootstrap, SENDS.name, with_id(event_id)), event_id)
+    assert record["recipient_hash"] == phone_hash(e164)
+    assert record["country"] == ("US" if e164.startswith("+1") else "GB")
+
+
+@pytest.mark.parametrize(
     ("change", "named"),
     [
         ({"to": "not a number"}, "phone"),
+        ({"to": "(415) 555-2671"}, "the phone number has no country code: write it in"),
+        ({"to": "(415) 555-2671", "country": "ZZ"}, "'ZZ' is no country's code"),
+        ({"to": "555-26", "country": "US"}, "wrong number of digits for a number of US"),
         ({"to": None, "recipient_hash": "+14155550100", "country": "US"}, "raw phone numbers"),
         ({"occurred_at": "2026-11-20T12:00:00"}, "occurred_at"),
         ({"cost": "-1"}, "cost"),
